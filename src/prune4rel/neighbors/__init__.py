@@ -1,0 +1,6 @@
+"""Neighbour graphs: which examples lie within a similarity threshold of each other."""
+
+from prune4rel.neighbors.exact import check_tau, cosine_margin, exact_graph, refine_pairs, unit_rows
+from prune4rel.neighbors.graph import CSRGraph
+
+__all__ = ["CSRGraph", "check_tau", "cosine_margin", "exact_graph", "refine_pairs", "unit_rows"]

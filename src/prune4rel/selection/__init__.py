@@ -1,0 +1,31 @@
+"""Selection layer: pure algorithms on per-example arrays (no training, no I/O).
+
+Importing this package registers every built-in selector; use
+:func:`get_selector` / :func:`available_selectors` to find them by name.
+"""
+
+from prune4rel.selection import baselines
+from prune4rel.selection.base import (
+    MissingSignalError,
+    Selection,
+    Selector,
+    available_selectors,
+    class_budgets,
+    get_selector,
+    register,
+    resolve_budget,
+)
+from prune4rel.selection.baselines import Uniform
+
+__all__ = [
+    "MissingSignalError",
+    "Selection",
+    "Selector",
+    "Uniform",
+    "available_selectors",
+    "baselines",
+    "class_budgets",
+    "get_selector",
+    "register",
+    "resolve_budget",
+]

@@ -1,0 +1,250 @@
+"""The selector interface, its result type, the registry and budget handling.
+
+A selector is a small object in the scikit-learn style: hyper-parameters go to the
+constructor, :meth:`Selector.select` takes :class:`~prune4rel.signals.Signals` and a budget
+and returns a :class:`Selection`. Selectors are pure algorithms on arrays: they never train
+and never touch files.
+"""
+
+from __future__ import annotations
+
+import inspect
+import numbers
+import time
+from abc import ABC, abstractmethod
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any, ClassVar, TypeVar
+
+import numpy as np
+
+from prune4rel.signals import Signals
+
+__all__ = [
+    "MissingSignalError",
+    "Selection",
+    "Selector",
+    "available_selectors",
+    "class_budgets",
+    "get_selector",
+    "register",
+    "resolve_budget",
+]
+
+# How to produce each optional signal, quoted in the error when a selector lacks it.
+_HOW_TO_PRODUCE = {
+    "losses": "run warm-up with per-epoch recording on (prune4rel.scoring.warmup, record=True)",
+    "correct": "run warm-up with per-epoch recording on (prune4rel.scoring.warmup, record=True)",
+    "margins": "run warm-up with per-epoch recording on (prune4rel.scoring.warmup, record=True)",
+}
+
+
+class MissingSignalError(ValueError):
+    """A selector needs a signal that the given :class:`Signals` do not hold."""
+
+
+@dataclass
+class Selection:
+    """The result of a selection.
+
+    Attributes
+    ----------
+    indices : ndarray of int64, shape (budget,)
+        Selected example indices, in pick order for greedy methods (ascending otherwise).
+    gains : ndarray of float64, shape (budget,)
+        Score of each pick: the greedy's gain at the step it was taken, or the ranking score
+        for score-based methods (units are method-specific; see each selector).
+    objective : float or None
+        Final objective value for methods that maximise one (e.g. Prune4ReL's
+        ``sum_x tanh(N(x; S) / eta)``), else None.
+    method : str
+        Registry name of the selector.
+    params : dict
+        The selector's hyper-parameters.
+    seconds : float
+        Wall-clock time of ``select``.
+    extras : dict of str to ndarray
+        Method-specific per-example arrays (e.g. ``neighborhood_confidence``, shape (n,)).
+    """
+
+    indices: np.ndarray
+    gains: np.ndarray
+    objective: float | None = None
+    method: str = ""
+    params: dict[str, Any] = field(default_factory=dict)
+    seconds: float = 0.0
+    extras: dict[str, np.ndarray] = field(default_factory=dict)
+
+    def __len__(self) -> int:
+        return int(self.indices.shape[0])
+
+
+def resolve_budget(budget: int | float, n: int) -> int:
+    """Turn a budget into a number of examples.
+
+    Parameters
+    ----------
+    budget : int or float
+        An ``int`` in ``[1, n]`` is a count; a ``float`` in ``(0, 1]`` is a fraction of ``n``
+        (rounded to the nearest integer, at least one example).
+    n : int
+        Number of examples.
+
+    Returns
+    -------
+    int
+        The number of examples to select, in ``[1, n]``.
+
+    Raises
+    ------
+    ValueError
+        For booleans, NaN, non-numbers, fractions outside (0, 1] or counts outside [1, n].
+    """
+    if n < 1:
+        raise ValueError(f"cannot select from n = {n} examples (`signals` is empty)")
+    if isinstance(budget, bool) or not isinstance(budget, numbers.Real):
+        raise ValueError(f"`budget` must be an int count or a float fraction, got {budget!r}")
+    if isinstance(budget, numbers.Integral):
+        count = int(budget)
+        if not 1 <= count <= n:
+            raise ValueError(f"`budget` count must be in [1, n={n}], got {count}")
+        return count
+    frac = float(budget)
+    if not np.isfinite(frac) or not 0.0 < frac <= 1.0:
+        raise ValueError(f"`budget` fraction must be in (0, 1], got {budget!r}")
+    return max(1, min(n, int(round(frac * n))))
+
+
+def class_budgets(labels: np.ndarray, budget: int) -> dict[int, int]:
+    """Per-class budgets proportional to class sizes, summing exactly to ``budget``.
+
+    Largest-remainder rounding; ties broken by class id. No class gets more examples than
+    it has.
+
+    Parameters
+    ----------
+    labels : ndarray of int, shape (n,)
+    budget : int
+        Total budget, ``1 <= budget <= n``.
+
+    Returns
+    -------
+    dict
+        ``{class_id: count}`` for every class present in ``labels``.
+    """
+    classes, sizes = np.unique(labels, return_counts=True)
+    n = int(sizes.sum())
+    exact = sizes * (budget / n)
+    base = np.minimum(np.floor(exact).astype(np.int64), sizes)
+    left = budget - int(base.sum())
+    order = np.lexsort((classes, -(exact - base)))
+    for c in order:
+        if left == 0:
+            break
+        if base[c] < sizes[c]:
+            base[c] += 1
+            left -= 1
+    return {int(c): int(b) for c, b in zip(classes, base)}
+
+
+class Selector(ABC):
+    """Base class of all selectors.
+
+    Subclasses set ``name`` (the registry key) and ``required_signals`` (optional
+    :class:`Signals` fields they read beyond ``labels``/``probs``/``embeddings``), take their
+    hyper-parameters as keyword arguments of ``__init__`` (stored under the same attribute
+    names, as in scikit-learn) and implement :meth:`_select`.
+    """
+
+    name: ClassVar[str] = ""
+    required_signals: ClassVar[tuple[str, ...]] = ()
+
+    def get_params(self) -> dict[str, Any]:
+        """Hyper-parameters as given to the constructor."""
+        sig = inspect.signature(type(self).__init__)
+        return {p: getattr(self, p) for p in sig.parameters if p != "self" and hasattr(self, p)}
+
+    def __repr__(self) -> str:
+        args = ", ".join(f"{k}={v!r}" for k, v in self.get_params().items())
+        return f"{type(self).__name__}({args})"
+
+    def check_signals(self, signals: Signals) -> None:
+        """Raise :class:`MissingSignalError` when a required signal is absent."""
+        if not isinstance(signals, Signals):
+            raise ValueError(f"`signals` must be a prune4rel.Signals, got {type(signals).__name__}")
+        for name in self.required_signals:
+            if not signals.has(name):
+                how = _HOW_TO_PRODUCE.get(name, "add it to the Signals")
+                raise MissingSignalError(f"{self.name} needs per-example `{name}`: {how}")
+
+    def select(self, signals: Signals, budget: int | float) -> Selection:
+        """Select ``budget`` examples.
+
+        Parameters
+        ----------
+        signals : Signals
+            Per-example arrays of the ``n`` candidates.
+        budget : int or float
+            Count in ``[1, n]`` or fraction in ``(0, 1]`` (see :func:`resolve_budget`).
+
+        Returns
+        -------
+        Selection
+        """
+        self.check_signals(signals)
+        count = resolve_budget(budget, signals.n)
+        start = time.perf_counter()
+        result = self._select(signals, count)
+        result.seconds = time.perf_counter() - start
+        result.method = self.name
+        result.params = self.get_params()
+        if result.indices.shape != (count,):
+            raise RuntimeError(f"{self.name} returned {result.indices.shape[0]} indices, expected {count}")
+        return result
+
+    @abstractmethod
+    def _select(self, signals: Signals, budget: int) -> Selection:
+        """Pick exactly ``budget`` distinct indices (``1 <= budget <= signals.n``)."""
+
+
+_REGISTRY: dict[str, type[Selector]] = {}
+S = TypeVar("S", bound=type[Selector])
+
+
+def register(name: str) -> Callable[[S], S]:
+    """Class decorator: register a selector under ``name`` (also sets ``cls.name``)."""
+
+    def deco(cls: S) -> S:
+        if name in _REGISTRY and _REGISTRY[name] is not cls:
+            raise ValueError(f"selector name {name!r} is already registered")
+        cls.name = name
+        _REGISTRY[name] = cls
+        return cls
+
+    return deco
+
+
+def available_selectors() -> list[str]:
+    """Names of all registered selectors, sorted."""
+    return sorted(_REGISTRY)
+
+
+def get_selector(name: str, **params: Any) -> Selector:
+    """Instantiate the selector registered as ``name`` with hyper-parameters ``params``.
+
+    Raises
+    ------
+    ValueError
+        For an unknown name or a parameter the selector does not take.
+    """
+    key = name.lower().replace("-", "_")
+    if key not in _REGISTRY:
+        raise ValueError(f"unknown method {name!r}; available: {', '.join(available_selectors())}")
+    cls = _REGISTRY[key]
+    accepted = set(inspect.signature(cls.__init__).parameters) - {"self"}
+    unknown = set(params) - accepted
+    if unknown:
+        raise ValueError(
+            f"method {key!r} does not take parameter(s) {sorted(unknown)}; it takes {sorted(accepted)}"
+        )
+    return cls(**params)

@@ -1,0 +1,285 @@
+"""Per-example signals: the input of every selector, and their versioned file format.
+
+A :class:`Signals` object holds, for ``n`` training examples, what a short warm-up of a model
+on the noisy data tells about each example:
+
+========================  ==============  ======================================================
+field                     shape / dtype   meaning
+========================  ==============  ======================================================
+``labels``                (n,) int64      given (possibly noisy) label, in ``[0, C)``
+``probs``                 (n, C) float    softmax probabilities of an eval-mode pass
+``embeddings``            (n, d) float    penultimate features of the same pass
+``losses`` (optional)     (E, n) float    per-epoch training loss of each example
+``correct`` (optional)    (E, n) bool     per-epoch "prediction == given label"
+``margins`` (optional)    (E, n) float    per-epoch logit margin of the given label (AUM)
+``clean_labels`` (opt.)   (n,) int64      true labels, for evaluation only: no selector reads it
+========================  ==============  ======================================================
+
+Files are ``.npz`` archives (uncompressed, no pickles) with a JSON header under the key
+``__schema__`` holding the schema version and the shapes. Loading checks the header, each
+member's CRC (done by :mod:`zipfile`) and every invariant of the constructor, so a corrupt,
+truncated or mismatched file raises :class:`SignalsFileError` instead of giving wrong results.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import zipfile
+from dataclasses import dataclass, field, fields
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from prune4rel._io import atomic_path
+
+__all__ = ["SCHEMA_VERSION", "Signals", "SignalsFileError"]
+
+SCHEMA_VERSION = 1
+_FORMAT = "prune4rel.signals"
+_HISTORIES = ("losses", "correct", "margins")
+_PROB_ATOL = 1e-3
+
+
+class SignalsFileError(ValueError):
+    """A signals file is missing, corrupt, truncated or does not match the schema."""
+
+
+def _as_float_array(name: str, value: Any, ndim: int) -> np.ndarray:
+    arr = np.asarray(value)
+    if arr.dtype == object or not (
+        np.issubdtype(arr.dtype, np.floating) or np.issubdtype(arr.dtype, np.integer)
+    ):
+        raise ValueError(f"`{name}` must be a numeric array, got dtype {arr.dtype}")
+    if arr.ndim != ndim:
+        raise ValueError(f"`{name}` must have {ndim} dimensions, got shape {arr.shape}")
+    if not np.issubdtype(arr.dtype, np.floating):
+        arr = arr.astype(np.float32)
+    if not np.all(np.isfinite(arr)):
+        bad = int(np.size(arr) - np.count_nonzero(np.isfinite(arr)))
+        raise ValueError(f"`{name}` contains {bad} NaN or infinite value(s)")
+    return arr
+
+
+def _as_label_array(name: str, value: Any, n: int | None, num_classes: int | None) -> np.ndarray:
+    arr = np.asarray(value)
+    if arr.ndim != 1:
+        raise ValueError(f"`{name}` must be 1-D of length n, got shape {arr.shape}")
+    if np.issubdtype(arr.dtype, np.floating):
+        if not np.all(np.isfinite(arr)) or np.any(arr != np.round(arr)):
+            raise ValueError(f"`{name}` must hold integer class ids")
+    elif not np.issubdtype(arr.dtype, np.integer):
+        raise ValueError(f"`{name}` must hold integer class ids, got dtype {arr.dtype}")
+    arr = arr.astype(np.int64)
+    if n is not None and arr.shape[0] != n:
+        raise ValueError(f"`{name}` has length {arr.shape[0]}, expected n = {n}")
+    if arr.size and arr.min() < 0:
+        raise ValueError(f"`{name}` holds a negative class id ({arr.min()})")
+    if num_classes is not None and arr.size and arr.max() >= num_classes:
+        raise ValueError(
+            f"`{name}` holds class id {arr.max()} but `probs` has only {num_classes} columns"
+        )
+    return arr
+
+
+def _readonly(arr: np.ndarray) -> np.ndarray:
+    arr = np.ascontiguousarray(arr)
+    arr.setflags(write=False)
+    return arr
+
+
+@dataclass(frozen=True, eq=False)
+class Signals:
+    """Validated per-example arrays for ``n`` examples (see the module docstring).
+
+    Parameters
+    ----------
+    labels : array-like of int, shape (n,)
+        Given (noisy) labels in ``[0, C)``.
+    probs : array-like of float, shape (n, C)
+        Softmax probabilities: rows are non-negative and sum to 1 (tolerance 1e-3).
+    embeddings : array-like of float, shape (n, d)
+        Feature vectors, e.g. penultimate activations. Zero rows are allowed.
+    losses, margins : array-like of float, shape (E, n), optional
+        Per-epoch training loss / logit margin of each example over ``E`` warm-up epochs.
+    correct : array-like of bool, shape (E, n), optional
+        Per-epoch correctness (prediction equals the given label).
+    clean_labels : array-like of int, shape (n,), optional
+        True labels, for evaluation only. Selectors never read them.
+
+    Raises
+    ------
+    ValueError
+        On a wrong shape or dtype, NaN/inf, labels out of range, probability rows that are
+        negative or do not sum to one, or ``n == 0``. The message names the field.
+    """
+
+    labels: np.ndarray
+    probs: np.ndarray
+    embeddings: np.ndarray
+    losses: np.ndarray | None = None
+    correct: np.ndarray | None = None
+    margins: np.ndarray | None = None
+    clean_labels: np.ndarray | None = None
+    meta: dict[str, Any] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        probs = _as_float_array("probs", self.probs, 2)
+        n, num_classes = probs.shape
+        if n == 0:
+            raise ValueError("`probs` is empty: Signals need at least one example (n >= 1)")
+        if num_classes < 1:
+            raise ValueError("`probs` must have at least one class column")
+        if np.any(probs < 0):
+            raise ValueError("`probs` holds negative values: pass softmax probabilities")
+        row_sums = probs.sum(axis=1, dtype=np.float64)
+        worst = int(np.argmax(np.abs(row_sums - 1.0)))
+        if abs(row_sums[worst] - 1.0) > _PROB_ATOL:
+            raise ValueError(
+                f"`probs` rows must sum to 1; row {worst} sums to {row_sums[worst]:.6f}"
+                " (pass softmax probabilities, not logits)"
+            )
+        labels = _as_label_array("labels", self.labels, n, num_classes)
+        emb = _as_float_array("embeddings", self.embeddings, 2)
+        if emb.shape[0] != n:
+            raise ValueError(f"`embeddings` has {emb.shape[0]} rows, expected n = {n}")
+        if emb.shape[1] < 1:
+            raise ValueError("`embeddings` must have at least one feature column")
+        object.__setattr__(self, "probs", _readonly(probs))
+        object.__setattr__(self, "labels", _readonly(labels))
+        object.__setattr__(self, "embeddings", _readonly(emb))
+        for name in _HISTORIES:
+            value = getattr(self, name)
+            if value is None:
+                continue
+            if name == "correct":
+                arr = np.asarray(value)
+                if arr.ndim != 2 or arr.dtype != bool and not np.isin(arr, (0, 1)).all():
+                    raise ValueError(f"`correct` must be a boolean (E, n) array, got {arr.shape}")
+                arr = arr.astype(bool)
+            else:
+                arr = _as_float_array(name, value, 2)
+            if arr.shape[1] != n or arr.shape[0] < 1:
+                raise ValueError(f"`{name}` must have shape (epochs >= 1, n = {n}), got {arr.shape}")
+            object.__setattr__(self, name, _readonly(arr))
+        if self.clean_labels is not None:
+            clean = _as_label_array("clean_labels", self.clean_labels, n, num_classes)
+            object.__setattr__(self, "clean_labels", _readonly(clean))
+        object.__setattr__(self, "meta", dict(self.meta))
+
+    # ------------------------------------------------------------------ properties
+    @property
+    def n(self) -> int:
+        """Number of examples."""
+        return int(self.labels.shape[0])
+
+    @property
+    def num_classes(self) -> int:
+        """Number of classes ``C`` (columns of ``probs``)."""
+        return int(self.probs.shape[1])
+
+    def has(self, name: str) -> bool:
+        """Whether the optional field ``name`` is present."""
+        return getattr(self, name, None) is not None
+
+    def noise_rate(self) -> float | None:
+        """Share of given labels that differ from ``clean_labels`` (None without them)."""
+        if self.clean_labels is None:
+            return None
+        return float(np.mean(self.labels != self.clean_labels))
+
+    def subset(self, indices: np.ndarray) -> Signals:
+        """Signals restricted to ``indices`` (histories are sliced along examples)."""
+        idx = np.asarray(indices, dtype=np.int64)
+        kwargs: dict[str, Any] = {"meta": self.meta}
+        for f in fields(self):
+            value = getattr(self, f.name)
+            if f.name == "meta" or value is None:
+                continue
+            kwargs[f.name] = value[:, idx] if f.name in _HISTORIES else value[idx]
+        return Signals(**kwargs)
+
+    # ------------------------------------------------------------------ file format
+    def save(self, path: str | os.PathLike[str]) -> Path:
+        """Write the signals to ``path`` (``.npz``) atomically and return the path."""
+        dest = Path(path)
+        arrays: dict[str, np.ndarray] = {}
+        for f in fields(self):
+            value = getattr(self, f.name)
+            if f.name != "meta" and value is not None:
+                arrays[f.name] = value
+        header = {
+            "format": _FORMAT,
+            "schema_version": SCHEMA_VERSION,
+            "n": self.n,
+            "num_classes": self.num_classes,
+            "dim": int(self.embeddings.shape[1]),
+            "arrays": {k: [list(v.shape), str(v.dtype)] for k, v in arrays.items()},
+            "meta": self.meta,
+        }
+        arrays["__schema__"] = np.frombuffer(json.dumps(header).encode(), dtype=np.uint8)
+        with atomic_path(dest) as tmp, open(tmp, "wb") as fh:
+            np.savez(fh, **arrays)  # type: ignore[arg-type]
+        return dest
+
+    @classmethod
+    def load(cls, path: str | os.PathLike[str]) -> Signals:
+        """Read and validate a file written by :meth:`save`.
+
+        Raises
+        ------
+        SignalsFileError
+            When the file is missing, not a signals file, corrupt or truncated, of an
+            unknown schema version, or its arrays disagree with its header or each other.
+        """
+        src = Path(path)
+        if not src.is_file():
+            raise SignalsFileError(f"signals file not found: {src}")
+        try:
+            with np.load(src, allow_pickle=False) as npz:
+                if "__schema__" not in npz.files:
+                    raise SignalsFileError(
+                        f"{src} is not a prune4rel signals file (no __schema__ header); "
+                        "build Signals(labels=..., probs=..., embeddings=...) and .save() it"
+                    )
+                header = json.loads(npz["__schema__"].tobytes().decode())
+                data = {k: npz[k] for k in npz.files if k != "__schema__"}
+        except SignalsFileError:
+            raise
+        except (zipfile.BadZipFile, OSError, EOFError, ValueError, KeyError) as exc:
+            raise SignalsFileError(f"cannot read signals file {src}: corrupt or truncated ({exc})") from exc
+        if header.get("format") != _FORMAT:
+            raise SignalsFileError(f"{src}: header format {header.get('format')!r} is not {_FORMAT!r}")
+        version = header.get("schema_version")
+        if version != SCHEMA_VERSION:
+            raise SignalsFileError(
+                f"{src}: schema version {version} is not supported (this prune4rel reads {SCHEMA_VERSION})"
+            )
+        expected = header.get("arrays", {})
+        if set(expected) != set(data):
+            raise SignalsFileError(
+                f"{src}: arrays {sorted(data)} do not match the header's {sorted(expected)}"
+            )
+        for key, (shape, dtype) in expected.items():
+            if list(data[key].shape) != list(shape) or str(data[key].dtype) != dtype:
+                raise SignalsFileError(
+                    f"{src}: array `{key}` has shape {data[key].shape} dtype {data[key].dtype}, "
+                    f"header says {tuple(shape)} {dtype}"
+                )
+        known = {f.name for f in fields(cls)} - {"meta"}
+        unknown = set(data) - known
+        if unknown:
+            raise SignalsFileError(f"{src}: unknown arrays {sorted(unknown)}")
+        try:
+            return cls(**data, meta=header.get("meta", {}))
+        except ValueError as exc:
+            raise SignalsFileError(f"{src}: invalid signals: {exc}") from exc
+
+    def __repr__(self) -> str:
+        opt = [name for name in (*_HISTORIES, "clean_labels") if self.has(name)]
+        return (
+            f"Signals(n={self.n}, classes={self.num_classes}, dim={self.embeddings.shape[1]}"
+            + (f", with={opt}" if opt else "")
+            + ")"
+        )
