@@ -77,9 +77,7 @@ def _as_label_array(name: str, value: Any, n: int | None, num_classes: int | Non
     if arr.size and arr.min() < 0:
         raise ValueError(f"`{name}` holds a negative class id ({arr.min()})")
     if num_classes is not None and arr.size and arr.max() >= num_classes:
-        raise ValueError(
-            f"`{name}` holds class id {arr.max()} but `probs` has only {num_classes} columns"
-        )
+        raise ValueError(f"`{name}` holds class id {arr.max()} but `probs` has only {num_classes} columns")
     return arr
 
 
@@ -155,7 +153,7 @@ class Signals:
                 continue
             if name == "correct":
                 arr = np.asarray(value)
-                if arr.ndim != 2 or arr.dtype != bool and not np.isin(arr, (0, 1)).all():
+                if arr.ndim != 2 or (arr.dtype != bool and not np.isin(arr, (0, 1)).all()):
                     raise ValueError(f"`correct` must be a boolean (E, n) array, got {arr.shape}")
                 arr = arr.astype(bool)
             else:

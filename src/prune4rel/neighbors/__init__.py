@@ -2,5 +2,15 @@
 
 from prune4rel.neighbors.exact import check_tau, cosine_margin, exact_graph, refine_pairs, unit_rows
 from prune4rel.neighbors.graph import CSRGraph
+from prune4rel.neighbors.rows import DenseRows, GraphRows
 
-__all__ = ["CSRGraph", "check_tau", "cosine_margin", "exact_graph", "refine_pairs", "unit_rows"]
+__all__ = [
+    "CSRGraph",
+    "DenseRows",
+    "GraphRows",
+    "check_tau",
+    "cosine_margin",
+    "exact_graph",
+    "refine_pairs",
+    "unit_rows",
+]

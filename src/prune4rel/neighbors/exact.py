@@ -202,9 +202,7 @@ def exact_graph(
     cols_parts: list[np.ndarray] = []
     cos_parts: list[np.ndarray] = []
     total = 0
-    tiles = [
-        (i0, j0) for i0 in range(0, n, block_rows) for j0 in range(i0, n, block_cols)
-    ]
+    tiles = [(i0, j0) for i0 in range(0, n, block_rows) for j0 in range(i0, n, block_cols)]
     for i0, j0 in tqdm(tiles, desc="neighbour graph", unit="tile", disable=not progress):
         i1, j1 = min(i0 + block_rows, n), min(j0 + block_cols, n)
         for r, c, cos32 in products.candidates(i0, i1, j0, j1, lower):

@@ -4,7 +4,7 @@ Importing this package registers every built-in selector; use
 :func:`get_selector` / :func:`available_selectors` to find them by name.
 """
 
-from prune4rel.selection import baselines
+from prune4rel.selection import baselines, prune4rel_selector
 from prune4rel.selection.base import (
     MissingSignalError,
     Selection,
@@ -16,9 +16,11 @@ from prune4rel.selection.base import (
     resolve_budget,
 )
 from prune4rel.selection.baselines import Uniform
+from prune4rel.selection.prune4rel_selector import Prune4ReL
 
 __all__ = [
     "MissingSignalError",
+    "Prune4ReL",
     "Selection",
     "Selector",
     "Uniform",
@@ -26,6 +28,7 @@ __all__ = [
     "baselines",
     "class_budgets",
     "get_selector",
+    "prune4rel_selector",
     "register",
     "resolve_budget",
 ]

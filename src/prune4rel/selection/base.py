@@ -112,7 +112,7 @@ def resolve_budget(budget: int | float, n: int) -> int:
     frac = float(budget)
     if not np.isfinite(frac) or not 0.0 < frac <= 1.0:
         raise ValueError(f"`budget` fraction must be in (0, 1], got {budget!r}")
-    return max(1, min(n, int(round(frac * n))))
+    return max(1, min(n, round(frac * n)))
 
 
 def class_budgets(labels: np.ndarray, budget: int) -> dict[int, int]:

@@ -1,0 +1,88 @@
+"""Brute-force O(n^2) re-statement of Prune4ReL's definitions, for tests only.
+
+Written from the definitions in the project issue, independently of the library code: dense
+float64 similarity matrix, a full argmax at every pick, and its own round-robin.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+
+def similarity_matrix(emb: np.ndarray, tau: float, k: int | None = None) -> np.ndarray:
+    """W[x, s] = sim(x, s) if s is a neighbour of x, else 0 (self always 1)."""
+    e = np.asarray(emb, dtype=np.float64)
+    norms = np.linalg.norm(e, axis=1)
+    unit = np.zeros_like(e)
+    nz = norms > 0
+    unit[nz] = e[nz] / norms[nz, None]
+    sims = 0.5 + 0.5 * unit @ unit.T
+    n = e.shape[0]
+    w = np.zeros((n, n))
+    for x in range(n):
+        others = [s for s in range(n) if s != x and nz[x] and nz[s] and sims[x, s] > tau]
+        if k is not None:
+            others = sorted(others, key=lambda s: (-sims[x, s], s))[:k]
+        for s in others:
+            w[x, s] = sims[x, s]
+        w[x, x] = 1.0
+    return w
+
+
+def conf_of(probs: np.ndarray, kind: str) -> np.ndarray:
+    p = np.asarray(probs, dtype=np.float64)
+    srt = np.sort(p, axis=1)
+    if kind == "max_prob":
+        return srt[:, -1]
+    second = srt[:, -2] if p.shape[1] > 1 else np.zeros(p.shape[0])
+    return srt[:, -1] - second
+
+
+def objective(w: np.ndarray, conf: np.ndarray, chosen, eta: float) -> float:
+    mask = np.zeros(w.shape[0])
+    mask[list(chosen)] = 1.0
+    return float(np.tanh((w * (conf * mask)[None, :]).sum(axis=1) / eta).sum())
+
+
+def oracle_select(emb, probs, labels, budget, *, tau=0.975, eta=1.0, confidence="max_prob",
+                  balance=True, objective_kind="published", k=None):
+    w = similarity_matrix(emb, tau, k)
+    conf = conf_of(probs, confidence)
+    labels = np.asarray(labels)
+    n = len(labels)
+    big_n = np.zeros(n)
+    taken = np.zeros(n, dtype=bool)
+    classes = sorted(set(labels.tolist()))
+    active = list(classes)
+    given = {c: 0 for c in classes}
+    m = None
+    free = not balance
+    picks, gains = [], []
+    for i in range(budget):
+        allowed = ~taken
+        switch = False
+        if not free:
+            t = active[i % len(active)]
+            while not np.any((labels == t) & ~taken):
+                if m is None:
+                    m = int(np.sum(labels == t))
+                active.remove(t)
+                t = active[i % len(active)]
+                if given[t] > 1.5 * m:
+                    switch = True
+            allowed = allowed & (labels == t)
+        if objective_kind == "published":
+            score = np.tanh((big_n + conf) / eta) - np.tanh(big_n / eta)
+        else:
+            after = np.tanh((big_n[:, None] + w * conf[None, :]) / eta)
+            score = (after - np.tanh(big_n / eta)[:, None]).sum(axis=0)
+        score = np.where(allowed, score, -np.inf)
+        p = int(np.argmax(score))
+        picks.append(p)
+        gains.append(float(score[p]))
+        taken[p] = True
+        given[int(labels[p])] += 1
+        big_n = big_n + w[:, p] * conf[p]
+        if switch:
+            free = True
+    return np.array(picks), np.array(gains), big_n, w, conf
