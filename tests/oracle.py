@@ -44,8 +44,19 @@ def objective(w: np.ndarray, conf: np.ndarray, chosen, eta: float) -> float:
     return float(np.tanh((w * (conf * mask)[None, :]).sum(axis=1) / eta).sum())
 
 
-def oracle_select(emb, probs, labels, budget, *, tau=0.975, eta=1.0, confidence="max_prob",
-                  balance=True, objective_kind="published", k=None):
+def oracle_select(
+    emb,
+    probs,
+    labels,
+    budget,
+    *,
+    tau=0.975,
+    eta=1.0,
+    confidence="max_prob",
+    balance=True,
+    objective_kind="published",
+    k=None,
+):
     w = similarity_matrix(emb, tau, k)
     conf = conf_of(probs, confidence)
     labels = np.asarray(labels)

@@ -4,6 +4,7 @@ Pick a small subset of a noisily-labelled training set on which a re-labeling le
 (SOP+, DivideMix, ELR) reaches the highest accuracy.
 """
 
+from prune4rel.api import select
 from prune4rel.selection import Selection, Selector, available_selectors, get_selector
 from prune4rel.signals import Signals, SignalsFileError
 
@@ -17,4 +18,5 @@ __all__ = [
     "__version__",
     "available_selectors",
     "get_selector",
+    "select",
 ]

@@ -21,7 +21,14 @@ from tqdm.auto import tqdm
 
 from prune4rel.neighbors.graph import CSRGraph
 
-__all__ = ["check_tau", "cosine_margin", "exact_graph", "refine_pairs", "unit_rows"]
+__all__ = [
+    "check_tau",
+    "cosine_margin",
+    "exact_graph",
+    "refine_pairs",
+    "sparse_nonzero",
+    "unit_rows",
+]
 
 
 def check_tau(tau: float) -> float:
@@ -145,8 +152,25 @@ class _TileProducts:
             yield r.cpu().numpy() + i0, c.cpu().numpy() + j0, vals.cpu().numpy()
         else:
             tile = self.unit[i0:i1] @ self.unit[j0:j1].T
-            r, c = np.nonzero(tile > lower)
+            r, c = sparse_nonzero(tile > lower)
             yield r + i0, c + j0, tile[r, c]
+
+
+def sparse_nonzero(mask: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Row and column ids of the True entries of a sparse 2-D boolean array.
+
+    Same result as :func:`numpy.nonzero`, several times faster when few entries are set: it
+    scans the mask eight bytes at a time and expands only the non-zero words.
+    """
+    cols = mask.shape[1]
+    flat = np.ascontiguousarray(mask).reshape(-1).view(np.uint8)
+    whole = flat.size - flat.size % 8
+    words = np.flatnonzero(flat[:whole].view(np.uint64))
+    pos = (words[:, None] * 8 + np.arange(8)).reshape(-1)
+    pos = pos[flat[pos] != 0]
+    tail = whole + np.flatnonzero(flat[whole:])
+    pos = np.concatenate([pos, tail])
+    return pos // cols, pos % cols
 
 
 def exact_graph(

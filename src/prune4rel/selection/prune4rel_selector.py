@@ -19,14 +19,14 @@ from prune4rel.selection.base import Selection, Selector, register
 from prune4rel.selection.greedy import RowSource, lazy_greedy
 from prune4rel.signals import Signals
 
-__all__ = ["CONFIDENCES", "Prune4ReL", "confidence"]
+__all__ = ["CONFIDENCES", "Prune4ReL", "confidence_scores", "neighborhood_objective"]
 
 CONFIDENCES = ("max_prob", "margin")
 _OBJECTIVES = ("published", "full")
 _BACKENDS = ("auto", "dense", "graph")
 
 
-def confidence(probs: np.ndarray, kind: str = "max_prob") -> np.ndarray:
+def confidence_scores(probs: np.ndarray, kind: str = "max_prob") -> np.ndarray:
     """Per-example prediction confidence.
 
     Parameters
@@ -50,6 +50,48 @@ def confidence(probs: np.ndarray, kind: str = "max_prob") -> np.ndarray:
         top2 = np.partition(p, p.shape[1] - 2, axis=1)[:, -2:]
         return top2[:, 1] - top2[:, 0]
     raise ValueError(f"`confidence` must be one of {CONFIDENCES}, got {kind!r}")
+
+
+def neighborhood_objective(
+    signals: Signals,
+    indices: np.ndarray,
+    *,
+    tau: float = 0.975,
+    eta: float = 1.0,
+    confidence: str = "max_prob",
+    k: int | None = None,
+) -> tuple[float, np.ndarray]:
+    """Prune4ReL's objective for any subset, e.g. to compare subsets from other selectors.
+
+    Parameters
+    ----------
+    signals : Signals
+    indices : ndarray of int, shape (m,)
+        The subset ``S`` (distinct indices in ``[0, n)``; order is irrelevant).
+    tau, eta, confidence, k
+        As in :class:`Prune4ReL`.
+
+    Returns
+    -------
+    value : float
+        ``f(S) = sum_x tanh(N(x; S) / eta)``.
+    neighborhood_confidence : ndarray of float64, shape (n,)
+        ``N(x; S)`` for every example.
+    """
+    idx = np.asarray(indices)
+    if idx.ndim != 1 or (idx.size and not np.issubdtype(idx.dtype, np.integer)):
+        raise ValueError(f"`indices` must be a 1-D integer array, got shape {idx.shape} {idx.dtype}")
+    if idx.size and (idx.min() < 0 or idx.max() >= signals.n):
+        raise ValueError(f"`indices` must lie in [0, n={signals.n})")
+    if np.unique(idx).size != idx.size:
+        raise ValueError("`indices` holds duplicates")
+    if not np.isfinite(eta) or eta <= 0:
+        raise ValueError(f"`eta` must be a positive number, got {eta!r}")
+    weights = np.zeros(signals.n)
+    weights[idx] = confidence_scores(signals.probs, confidence)[idx]
+    graph = exact_graph(signals.embeddings, tau, k)
+    nbr_conf = graph.to_scipy().astype(np.float64) @ weights
+    return float(np.tanh(nbr_conf / eta).sum()), np.asarray(nbr_conf)
 
 
 @register("prune4rel")
@@ -148,7 +190,7 @@ class Prune4ReL(Selector):
         return DenseRows(embeddings, self.tau, device=self.device), "dense"
 
     def _select(self, signals: Signals, budget: int) -> Selection:
-        conf = confidence(signals.probs, self.confidence)
+        conf = confidence_scores(signals.probs, self.confidence)
         rows, used = self._rows(signals.embeddings)
         result = lazy_greedy(
             rows,
