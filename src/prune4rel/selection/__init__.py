@@ -32,3 +32,32 @@ __all__ = [
     "register",
     "resolve_budget",
 ]
+
+# Baseline selectors (issue 4); `baselines` above already registers them all.
+from prune4rel.selection.baselines import (
+    AUM,
+    CCS,
+    EL2N,
+    Entropy,
+    Forgetting,
+    GraNd,
+    KCenterGreedy,
+    LeastConfidence,
+    Margin,
+    Moderate,
+    SmallLoss,
+)
+
+__all__ += [
+    "AUM",
+    "CCS",
+    "EL2N",
+    "Entropy",
+    "Forgetting",
+    "GraNd",
+    "KCenterGreedy",
+    "LeastConfidence",
+    "Margin",
+    "Moderate",
+    "SmallLoss",
+]

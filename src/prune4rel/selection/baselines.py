@@ -1,13 +1,64 @@
-"""Baseline selectors that users compare Prune4ReL against."""
+"""Baseline selectors that users compare Prune4ReL against.
+
+Every baseline is importable from here; importing this module registers them all:
+
+=====================  =======================================  =========================
+registry name          class                                    module
+=====================  =======================================  =========================
+``uniform``            :class:`Uniform`                         this module
+``small_loss``         :class:`~.scores.SmallLoss`              :mod:`.scores`
+``least_confidence``   :class:`~.scores.LeastConfidence`        :mod:`.scores`
+``margin``             :class:`~.scores.Margin`                 :mod:`.scores`
+``entropy``            :class:`~.scores.Entropy`                :mod:`.scores`
+``el2n``               :class:`~.scores.EL2N`                   :mod:`.scores`
+``grand``              :class:`~.scores.GraNd`                  :mod:`.scores`
+``forgetting``         :class:`~.scores.Forgetting`             :mod:`.scores`
+``aum``                :class:`~.scores.AUM`                    :mod:`.scores`
+``kcenter``            :class:`~.kcenter.KCenterGreedy`         :mod:`.kcenter`
+``moderate``           :class:`~.moderate.Moderate`             :mod:`.moderate`
+``ccs``                :class:`~.ccs.CCS`                       :mod:`.ccs`
+=====================  =======================================  =========================
+
+Order of ``Selection.indices``: score-ranked methods (``small_loss`` ... ``aum``,
+``moderate``) return them best first; ``kcenter`` and ``ccs`` in pick order; ``uniform``
+ascending. Each class documents the units of its ``Selection.gains``. No selector reads
+``Signals.clean_labels``.
+"""
 
 from __future__ import annotations
 
 import numpy as np
 
 from prune4rel.selection.base import Selection, Selector, class_budgets, register
+from prune4rel.selection.ccs import CCS
+from prune4rel.selection.kcenter import KCenterGreedy
+from prune4rel.selection.moderate import Moderate
+from prune4rel.selection.scores import (
+    AUM,
+    EL2N,
+    Entropy,
+    Forgetting,
+    GraNd,
+    LeastConfidence,
+    Margin,
+    SmallLoss,
+)
 from prune4rel.signals import Signals
 
-__all__ = ["Uniform"]
+__all__ = [
+    "AUM",
+    "CCS",
+    "EL2N",
+    "Entropy",
+    "Forgetting",
+    "GraNd",
+    "KCenterGreedy",
+    "LeastConfidence",
+    "Margin",
+    "Moderate",
+    "SmallLoss",
+    "Uniform",
+]
 
 
 @register("uniform")
@@ -38,4 +89,4 @@ class Uniform(Selector):
                 parts.append(rng.choice(members, size=k, replace=False))
             idx = np.concatenate(parts)
         idx = np.sort(idx).astype(np.int64)
-        return Selection(indices=idx, gains=np.zeros(budget))
+        return Selection(indices=idx, gains=np.zeros(budget))  # gains: no score (all 0)
