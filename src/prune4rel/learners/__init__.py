@@ -1,0 +1,51 @@
+"""Training methods behind one :class:`Learner` interface: CE, ELR, SOP, SOP+.
+
+>>> from prune4rel.data import load_digits_noisy
+>>> from prune4rel.learners import get_learner
+>>> ds = load_digits_noisy(0.4)
+>>> learner = get_learner("sop+", model="mlp", lr=0.1, seed=0)
+>>> _ = learner.fit(ds, epochs=2, progress=False)
+>>> learner.corrected_labels().shape == (ds.n,)
+True
+"""
+
+from typing import Any
+
+from prune4rel.learners.base import Batch, Learner, ModelSpec
+from prune4rel.learners.callbacks import Callback, EpochRecorder
+from prune4rel.learners.ce import CE
+from prune4rel.learners.elr import ELR
+from prune4rel.learners.sop import SOP, SOPPlus
+
+__all__ = [
+    "CE",
+    "ELR",
+    "LEARNERS",
+    "SOP",
+    "Batch",
+    "Callback",
+    "EpochRecorder",
+    "Learner",
+    "ModelSpec",
+    "SOPPlus",
+    "get_learner",
+]
+
+#: Registry name -> learner class.
+LEARNERS: dict[str, type[Learner]] = {"ce": CE, "elr": ELR, "sop": SOP, "sop+": SOPPlus}
+_ALIASES = {"sop_plus": "sop+", "sopplus": "sop+", "cross_entropy": "ce"}
+
+
+def get_learner(name: str, **params: Any) -> Learner:
+    """Instantiate a learner by name ("ce", "elr", "sop", "sop+"; also "sop_plus").
+
+    Raises
+    ------
+    ValueError
+        For an unknown name.
+    """
+    key = str(name).lower().replace("-", "_")
+    key = _ALIASES.get(key, key)
+    if key not in LEARNERS:
+        raise ValueError(f"unknown learner {name!r}; available: {', '.join(sorted(LEARNERS))}")
+    return LEARNERS[key](**params)

@@ -1,0 +1,116 @@
+"""Training callbacks, including the per-epoch, per-example recorder used by warm-up."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+if TYPE_CHECKING:
+    from prune4rel.data import NoisyDataset
+    from prune4rel.learners.base import Learner
+
+__all__ = ["Callback", "EpochRecorder"]
+
+
+class Callback:
+    """Hooks called by :meth:`Learner.fit`; override the ones you need.
+
+    ``indices`` are dataset indices. ``logits`` are the training-mode logits of the weak
+    (supervised) view of the batch, detached, float32, on the learner's device.
+    """
+
+    def on_fit_start(
+        self, learner: Learner, dataset: NoisyDataset, indices: np.ndarray, epochs: int
+    ) -> None:
+        """Before the first epoch of a ``fit`` call."""
+
+    def on_batch_end(
+        self, learner: Learner, epoch: int, indices: torch.Tensor, logits: torch.Tensor
+    ) -> None:
+        """After each optimisation step."""
+
+    def on_epoch_end(self, learner: Learner, epoch: int, logs: dict[str, Any]) -> None:
+        """After each epoch, with that epoch's log (loss, accuracies, lr, seconds)."""
+
+    def on_fit_end(self, learner: Learner, history: list[dict[str, Any]]) -> None:
+        """After the last epoch of a ``fit`` call."""
+
+
+class EpochRecorder(Callback):
+    """Records, every epoch, each trained example's loss, correctness and margin.
+
+    All three are measured against the *given* label on the training-mode logits of the
+    example's (augmented) view at the step it was trained in that epoch:
+
+    - loss: cross-entropy of the given label;
+    - correct: ``argmax(logits) == given label``;
+    - margin: logit of the given label minus the largest other logit (AUM's margin).
+
+    After ``fit``, :attr:`losses`, :attr:`correct` and :attr:`margins` have shape (E, N)
+    for E recorded epochs over the whole dataset; examples not trained in an epoch hold NaN
+    (losses, margins) and False (correct).
+    """
+
+    def __init__(self) -> None:
+        self._loss: list[np.ndarray] = []
+        self._correct: list[np.ndarray] = []
+        self._margin: list[np.ndarray] = []
+        self._labels: torch.Tensor | None = None
+        self._cur: tuple[torch.Tensor, torch.Tensor, torch.Tensor] | None = None
+
+    def on_fit_start(
+        self, learner: Learner, dataset: NoisyDataset, indices: np.ndarray, epochs: int
+    ) -> None:
+        self._labels = learner.given_labels_tensor()
+        self._n = dataset.n
+
+    def _ensure(self, device: torch.device) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        if self._cur is None:
+            nan = torch.full((self._n,), float("nan"), device=device)
+            self._cur = (nan, torch.zeros(self._n, dtype=torch.bool, device=device), nan.clone())
+        return self._cur
+
+    @torch.no_grad()
+    def on_batch_end(
+        self, learner: Learner, epoch: int, indices: torch.Tensor, logits: torch.Tensor
+    ) -> None:
+        assert self._labels is not None  # set in on_fit_start (internal invariant)
+        loss, correct, margin = self._ensure(logits.device)
+        y = self._labels[indices]
+        loss[indices] = F.cross_entropy(logits, y, reduction="none")
+        correct[indices] = logits.argmax(dim=1) == y
+        given = logits.gather(1, y[:, None]).squeeze(1)
+        others = logits.scatter(1, y[:, None], float("-inf")).amax(dim=1)
+        margin[indices] = given - others
+
+    def on_epoch_end(self, learner: Learner, epoch: int, logs: dict[str, Any]) -> None:
+        if self._cur is None:
+            return
+        loss, correct, margin = self._cur
+        self._loss.append(loss.cpu().numpy().astype(np.float32))
+        self._correct.append(correct.cpu().numpy())
+        self._margin.append(margin.cpu().numpy().astype(np.float32))
+        self._cur = None
+
+    @property
+    def epochs(self) -> int:
+        """Number of recorded epochs ``E``."""
+        return len(self._loss)
+
+    @property
+    def losses(self) -> np.ndarray:
+        """Per-epoch loss, shape (E, N), float32."""
+        return np.stack(self._loss) if self._loss else np.zeros((0, 0), np.float32)
+
+    @property
+    def correct(self) -> np.ndarray:
+        """Per-epoch correctness, shape (E, N), bool."""
+        return np.stack(self._correct) if self._correct else np.zeros((0, 0), bool)
+
+    @property
+    def margins(self) -> np.ndarray:
+        """Per-epoch margin, shape (E, N), float32."""
+        return np.stack(self._margin) if self._margin else np.zeros((0, 0), np.float32)

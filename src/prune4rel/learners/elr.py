@@ -1,0 +1,72 @@
+"""Early-Learning Regularisation (Liu, Niles-Weed, Razavian and Fernandez-Granda, NeurIPS 2020)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+import torch
+
+from prune4rel.learners.base import Batch, Learner, cross_entropy
+
+__all__ = ["ELR"]
+
+
+class ELR(Learner):
+    """Cross-entropy plus ELR's regulariser towards a running average of the predictions.
+
+    Each trained example ``i`` keeps a target ``t_i`` (dataset-indexed, shape (N, C)),
+    updated every time it is in a batch with its (clamped, renormalised, detached)
+    prediction ``p_i``::
+
+        t_i <- beta * t_i + (1 - beta) * p_i
+        loss = CE(logits, y) + lam * mean_i log(1 - <p_i, t_i>)
+
+    Early in training the network fits the clean majority, so ``t_i`` drifts towards the
+    true class; the regulariser then keeps ``p_i`` close to ``t_i`` instead of memorising a
+    wrong label. :meth:`corrected_labels` is ``argmax t_i`` for examples trained at least
+    once and the given label otherwise.
+
+    Parameters
+    ----------
+    beta : float
+        Momentum of the target average, in [0, 1) (paper: 0.7 on CIFAR-10, 0.9 on CIFAR-100).
+    lam : float
+        Weight of the regulariser (paper: 3 on CIFAR-10, 7 on CIFAR-100).
+    **kwargs
+        Every argument of :class:`~prune4rel.learners.Learner`.
+    """
+
+    name = "elr"
+
+    def __init__(self, model: Any = "auto", *, beta: float = 0.7, lam: float = 3.0, **kwargs: Any) -> None:
+        if not 0.0 <= beta < 1.0:
+            raise ValueError(f"`beta` must be in [0, 1), got {beta!r}")
+        if not lam >= 0.0:
+            raise ValueError(f"`lam` must be >= 0, got {lam!r}")
+        self.beta = float(beta)
+        self.lam = float(lam)
+        super().__init__(model, **kwargs)
+
+    def _init_state(self, n: int, num_classes: int) -> None:
+        self.targets = torch.zeros(n, num_classes, device=self.device)
+        self._seen = torch.zeros(n, dtype=torch.bool, device=self.device)
+
+    def _train_step(self, batch: Batch, epoch: int) -> tuple[torch.Tensor, torch.Tensor]:
+        assert self.model is not None
+        logits = self.model(batch.x)
+        p = torch.softmax(logits.float(), dim=1).clamp(1e-4, 1.0 - 1e-4)
+        with torch.no_grad():
+            pd = p / p.sum(dim=1, keepdim=True)
+            self.targets[batch.idx] = self.beta * self.targets[batch.idx] + (1 - self.beta) * pd
+            self._seen[batch.idx] = True
+        t = self.targets[batch.idx]
+        reg = torch.log(1.0 - (t * p).sum(dim=1)).mean()
+        loss = cross_entropy(logits, batch.y, self.label_smoothing) + self.lam * reg
+        return loss, logits
+
+    def corrected_labels(self) -> np.ndarray:
+        """``argmax`` of each trained example's target; the given label if never trained."""
+        given = self.given_labels_tensor()
+        out = torch.where(self._seen, self.targets.argmax(dim=1), given)
+        return out.cpu().numpy().astype(np.int64)
