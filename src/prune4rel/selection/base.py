@@ -29,6 +29,7 @@ __all__ = [
     "get_selector",
     "register",
     "resolve_budget",
+    "selector_class",
 ]
 
 # How to produce each optional signal, quoted in the error when a selector lacks it.
@@ -50,7 +51,8 @@ class Selection:
     Attributes
     ----------
     indices : ndarray of int64, shape (budget,)
-        Selected example indices, in pick order for greedy methods (ascending otherwise).
+        Selected example indices: pick order for greedy methods (prune4rel, kcenter, ccs),
+        best score first for score-based methods, ascending for uniform.
     gains : ndarray of float64, shape (budget,)
         Score of each pick: the greedy's gain at the step it was taken, or the ranking score
         for score-based methods (units are method-specific; see each selector).
@@ -229,6 +231,20 @@ def available_selectors() -> list[str]:
     return sorted(_REGISTRY)
 
 
+def selector_class(name: str) -> type[Selector]:
+    """The selector class registered as ``name`` (case-insensitive, '-' or '_').
+
+    Raises
+    ------
+    ValueError
+        For an unknown name; the message lists the available ones.
+    """
+    key = name.lower().replace("-", "_")
+    if key not in _REGISTRY:
+        raise ValueError(f"unknown method {name!r}; available: {', '.join(available_selectors())}")
+    return _REGISTRY[key]
+
+
 def get_selector(name: str, **params: Any) -> Selector:
     """Instantiate the selector registered as ``name`` with hyper-parameters ``params``.
 
@@ -237,14 +253,11 @@ def get_selector(name: str, **params: Any) -> Selector:
     ValueError
         For an unknown name or a parameter the selector does not take.
     """
-    key = name.lower().replace("-", "_")
-    if key not in _REGISTRY:
-        raise ValueError(f"unknown method {name!r}; available: {', '.join(available_selectors())}")
-    cls = _REGISTRY[key]
+    cls = selector_class(name)
     accepted = set(inspect.signature(cls.__init__).parameters) - {"self"}
     unknown = set(params) - accepted
     if unknown:
         raise ValueError(
-            f"method {key!r} does not take parameter(s) {sorted(unknown)}; it takes {sorted(accepted)}"
+            f"method {cls.name!r} does not take parameter(s) {sorted(unknown)}; it takes {sorted(accepted)}"
         )
     return cls(**params)

@@ -1,0 +1,103 @@
+"""The command-line interface, end to end on small files."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+from click.testing import CliRunner
+from conftest import softmax
+
+from prune4rel import Signals
+from prune4rel.cli import main
+from prune4rel.selection import Prune4ReL
+
+
+def write_signals(path, n=60, seed=0):
+    rng = np.random.default_rng(seed)
+    sig = Signals(
+        labels=rng.integers(0, 3, n),
+        probs=softmax(rng.normal(size=(n, 3))),
+        embeddings=rng.normal(size=(n, 3)),
+        clean_labels=rng.integers(0, 3, n),
+    )
+    sig.save(path)
+    return sig
+
+
+def test_select_writes_indices_and_summary(tmp_path):
+    sig = write_signals(tmp_path / "s.npz")
+    out = tmp_path / "sub" / "subset.npy"
+    res = CliRunner().invoke(
+        main,
+        [
+            "select",
+            str(tmp_path / "s.npz"),
+            "--fraction",
+            "0.25",
+            "--tau",
+            "0.9",
+            "--objective",
+            "full",
+            "--out",
+            str(out),
+            "--quiet",
+        ],
+    )
+    assert res.exit_code == 0, res.output
+    idx = np.load(out)
+    expected = Prune4ReL(tau=0.9, objective="full").select(sig, 0.25).indices
+    np.testing.assert_array_equal(idx, expected)
+    summary = json.loads(out.with_suffix(".json").read_text())
+    assert summary["budget"] == 15 and summary["method"] == "prune4rel"
+    assert summary["subset_noise_rate"] == np.mean(sig.labels[idx] != sig.clean_labels[idx])
+
+
+def test_select_other_method_and_count(tmp_path):
+    write_signals(tmp_path / "s.npz")
+    out = tmp_path / "u.npy"
+    res = CliRunner().invoke(
+        main,
+        [
+            "select",
+            str(tmp_path / "s.npz"),
+            "--fraction",
+            "7",
+            "--method",
+            "uniform",
+            "--seed",
+            "3",
+            "--out",
+            str(out),
+        ],
+    )
+    assert res.exit_code == 0, res.output
+    assert np.load(out).shape == (7,)
+
+
+def test_select_errors_are_clear_and_write_nothing(tmp_path):
+    write_signals(tmp_path / "s.npz")
+    out = tmp_path / "x.npy"
+    cases = [
+        (["--fraction", "1.5"], "fraction"),
+        (["--fraction", "0"], "budget"),
+        (["--fraction", "0.2", "--method", "uniform", "--tau", "0.9"], "does not take"),
+        (["--fraction", "0.2", "--method", "nope"], "unknown method"),
+        (["--fraction", "0.2", "--param", "tau"], "KEY=VALUE"),
+    ]
+    for extra, message in cases:
+        res = CliRunner().invoke(main, ["select", str(tmp_path / "s.npz"), *extra, "--out", str(out)])
+        assert res.exit_code != 0 and message in res.output, (extra, res.output)
+    (tmp_path / "bad.npz").write_bytes(b"PK\x03\x04garbage")
+    res = CliRunner().invoke(
+        main, ["select", str(tmp_path / "bad.npz"), "--fraction", "0.2", "--out", str(out)]
+    )
+    assert res.exit_code == 1 and "corrupt" in res.output
+    assert not out.exists()
+
+
+def test_methods_lists_every_selector():
+    res = CliRunner().invoke(main, ["methods"])
+    assert res.exit_code == 0
+    for name in ("prune4rel", "uniform", "kcenter", "forgetting"):
+        assert name in res.output
