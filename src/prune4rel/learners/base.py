@@ -445,7 +445,7 @@ class Learner(ABC):
             self._epochs_done += 1
             logs.append(log)
             self.history.append(log)
-            bar.set_postfix(loss=f"{log['loss']:.3f}")
+            bar.set_postfix(loss=f"{log['loss']:.3f}", refresh=False)
             for cb in callbacks:
                 cb.on_epoch_end(self, log["epoch"], log)
         for cb in callbacks:
