@@ -19,6 +19,7 @@ they keep per-example state, :meth:`Learner._init_state`. A learner with two net
 
 from __future__ import annotations
 
+import hashlib
 import math
 import time
 from abc import ABC, abstractmethod
@@ -196,6 +197,10 @@ class Learner(ABC):
         self._clean: np.ndarray | None = None
         self._bound_to: int | None = None
         self._epochs_done = 0
+        # checkpointing (state_dict / load_state_dict)
+        self._optimizers: list[tuple[torch.optim.Optimizer, bool]] = []
+        self._fit_progress: dict[str, Any] = {}
+        self._pending_state: dict[str, Any] | None = None
 
     def _bind(self, dataset: NoisyDataset, indices: np.ndarray) -> None:
         """Attach to ``dataset``: build the model and state on first use, upload inputs."""
@@ -430,12 +435,21 @@ class Learner(ABC):
         self._bind(dataset, idx_np)
         idx = torch.as_tensor(idx_np, device=self.device)
         optimizers = self._make_optimizers()
+        self._optimizers = optimizers
+        first = 0
+        if self._pending_state is not None:
+            pending, self._pending_state = self._pending_state, None
+            first = self._restore_state(pending, optimizers, idx_np, int(epochs))
+        self._fit_progress = {"epoch": first, "epochs": int(epochs), "indices": _fingerprint(idx_np)}
         n_batches = max(1, math.ceil(idx_np.size / self.batch_size))
         total = int(epochs) * n_batches
         for cb in callbacks:
             cb.on_fit_start(self, dataset, idx_np, int(epochs))
         logs: list[dict[str, Any]] = []
-        bar = tqdm(range(int(epochs)), desc=f"{self.name} fit", disable=not progress, leave=False)
+        bar = tqdm(
+            range(first, int(epochs)), desc=f"{self.name} fit", disable=not progress, leave=False,
+            initial=first, total=int(epochs),
+        )
         for e in bar:
             start = time.perf_counter()
             log = self._train_epoch(self._epochs_done, idx, optimizers, e * n_batches, total, callbacks)
@@ -443,6 +457,7 @@ class Learner(ABC):
             if self._clean is not None:
                 log["relabel_acc"] = self.relabel_accuracy(idx_np)
             self._epochs_done += 1
+            self._fit_progress["epoch"] = e + 1
             logs.append(log)
             self.history.append(log)
             bar.set_postfix(loss=f"{log['loss']:.3f}", refresh=False)
@@ -562,10 +577,118 @@ class Learner(ABC):
         idx = self._check_indices(indices, self._n)
         return float(np.mean(self.corrected_labels()[idx] == self._clean[idx]))
 
+    # ------------------------------------------------------------------ checkpoints
+    #: attributes that hold the bound dataset, not training state
+    _DATA_ATTRIBUTES: ClassVar[tuple[str, ...]] = ("_raw", "_labels", "_clean")
+
+    def state_dict(self) -> dict[str, Any]:
+        """Everything needed to continue training exactly where it stands.
+
+        Meant to be called between epochs (e.g. from a callback's ``on_epoch_end``) and
+        saved with :func:`torch.save`; it holds only tensors, numbers, strings, lists and
+        dicts, so ``torch.load(path, weights_only=True)`` reads it back.
+
+        Returns
+        -------
+        dict
+            ``modules``: ``state_dict()`` of every network attribute; ``tensors`` /
+            ``arrays``: every tensor / numpy attribute, i.e. the per-example state
+            (ELR's targets, SOP's ``u``/``v``), dataset indexed; ``optimizers``: the state of
+            the current (or last) ``fit`` call's optimizers; ``generator`` and
+            ``torch_rng``: RNG states; ``epochs_done``, ``history``; ``fit``: the epoch
+            reached within the current ``fit`` call, its number of epochs and a fingerprint
+            of its indices. Values are references to live tensors, as in
+            :meth:`torch.nn.Module.state_dict`: save or copy them before training on.
+        """
+        self._require_fitted()
+        skip = set(self._DATA_ATTRIBUTES)
+        attrs = {k: v for k, v in vars(self).items() if k not in skip}
+        return {
+            "format": "prune4rel.learner_state",
+            "version": 1,
+            "learner": type(self).__name__,
+            "modules": {k: v.state_dict() for k, v in attrs.items() if isinstance(v, nn.Module)},
+            "tensors": {k: v.detach() for k, v in attrs.items() if isinstance(v, torch.Tensor)},
+            "arrays": {
+                k: torch.from_numpy(np.array(v)) for k, v in attrs.items() if isinstance(v, np.ndarray)
+            },
+            "optimizers": [opt.state_dict() for opt, _ in self._optimizers],
+            "generator": self._gen.get_state(),
+            "torch_rng": torch.get_rng_state(),
+            "cuda_rng": torch.cuda.get_rng_state_all() if self.device.type == "cuda" else [],
+            "epochs_done": self._epochs_done,
+            "history": [dict(h) for h in self.history],
+            "fit": dict(self._fit_progress),
+        }
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        """Resume from a :meth:`state_dict` at the start of the next :meth:`fit` call.
+
+        The state is applied by the next ``fit``, once the network and the per-example
+        state exist. That call must use the same dataset, the same ``indices`` (same
+        order) and the same ``epochs`` as the interrupted one; it then runs only the
+        remaining epochs, with the same learning-rate schedule, shuffles and augmentations,
+        so on CPU the result is bit-identical to an uninterrupted ``fit``. The learner must
+        be constructed with the same arguments as the one that wrote the state. Restoring
+        also sets torch's global RNG state (for models that use it, e.g. dropout).
+
+        Raises
+        ------
+        ValueError
+            When ``state`` is not a learner state of this class (immediately), or when the
+            next ``fit`` differs in indices or epochs (then).
+        """
+        if not isinstance(state, dict) or state.get("format") != "prune4rel.learner_state":
+            raise ValueError("`state` is not a prune4rel learner state (from Learner.state_dict())")
+        if state.get("learner") != type(self).__name__:
+            raise ValueError(f"`state` was written by {state.get('learner')}, not {type(self).__name__}")
+        self._pending_state = state
+
+    def _restore_state(
+        self, state: dict[str, Any], optimizers: list[tuple[torch.optim.Optimizer, bool]],
+        idx_np: np.ndarray, epochs: int,
+    ) -> int:
+        """Apply a pending :meth:`state_dict`; return the epoch of this fit to continue from."""
+        fit = state.get("fit", {})
+        if fit.get("epochs") != epochs or fit.get("indices") != _fingerprint(idx_np):
+            raise ValueError(
+                f"the learner state was saved in a fit over {fit.get('epochs')} epochs on other "
+                f"indices or epochs than this fit ({epochs} epochs); resume with the same "
+                "dataset, indices and epochs"
+            )
+        for name, sd in state["modules"].items():
+            getattr(self, name).load_state_dict(sd)
+        with torch.no_grad():
+            for name, value in state["tensors"].items():
+                current = getattr(self, name)
+                if current.shape != value.shape:
+                    raise ValueError(f"state tensor `{name}` has shape {tuple(value.shape)}, "
+                                     f"expected {tuple(current.shape)}")
+                current.copy_(value)
+        for name, value in state["arrays"].items():
+            setattr(self, name, value.numpy().copy())
+        if len(state["optimizers"]) != len(optimizers):
+            raise ValueError("the learner state holds a different number of optimizers")
+        for (opt, _), sd in zip(optimizers, state["optimizers"]):
+            opt.load_state_dict(sd)
+        self._gen.set_state(state["generator"])
+        torch.set_rng_state(state["torch_rng"])
+        if state["cuda_rng"] and self.device.type == "cuda":
+            torch.cuda.set_rng_state_all(state["cuda_rng"])
+        self._epochs_done = int(state["epochs_done"])
+        self.history = [dict(h) for h in state["history"]]
+        return int(fit["epoch"])
+
     def __repr__(self) -> str:
         spec = self.model_spec if isinstance(self.model_spec, str) else type(self.model_spec).__name__
         cls = type(self).__name__
         return f"{cls}(model={spec!r}, lr={self.lr}, seed={self.seed}, device='{self.device}')"
+
+
+def _fingerprint(indices: np.ndarray) -> str:
+    """A short digest of an index array (order matters: it sets the shuffles)."""
+    arr = np.ascontiguousarray(indices, dtype=np.int64)
+    return f"{arr.size}:{hashlib.sha1(arr.tobytes()).hexdigest()[:16]}"
 
 
 def cross_entropy(logits: torch.Tensor, y: torch.Tensor, smoothing: float = 0.0) -> torch.Tensor:
