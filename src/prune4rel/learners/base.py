@@ -594,11 +594,12 @@ class Learner(ABC):
             ``modules``: ``state_dict()`` of every network attribute; ``tensors`` /
             ``arrays``: every tensor / numpy attribute, i.e. the per-example state
             (ELR's targets, SOP's ``u``/``v``), dataset indexed; ``optimizers``: the state of
-            the current (or last) ``fit`` call's optimizers; ``generator`` and
-            ``torch_rng``: RNG states; ``epochs_done``, ``history``; ``fit``: the epoch
-            reached within the current ``fit`` call, its number of epochs and a fingerprint
-            of its indices. Values are references to live tensors, as in
-            :meth:`torch.nn.Module.state_dict`: save or copy them before training on.
+            the current (or last) ``fit`` call's optimizers; ``generator``, ``numpy_rngs``
+            (every :class:`numpy.random.Generator` attribute) and ``torch_rng``: RNG states;
+            ``epochs_done``, ``history``; ``fit``: the epoch reached within the current
+            ``fit`` call, its number of epochs and a fingerprint of its indices. Values are
+            references to live tensors, as in :meth:`torch.nn.Module.state_dict`: save or
+            copy them before training on.
         """
         self._require_fitted()
         skip = set(self._DATA_ATTRIBUTES)
@@ -614,6 +615,9 @@ class Learner(ABC):
             },
             "optimizers": [opt.state_dict() for opt, _ in self._optimizers],
             "generator": self._gen.get_state(),
+            "numpy_rngs": {
+                k: v.bit_generator.state for k, v in attrs.items() if isinstance(v, np.random.Generator)
+            },
             "torch_rng": torch.get_rng_state(),
             "cuda_rng": torch.cuda.get_rng_state_all() if self.device.type == "cuda" else [],
             "epochs_done": self._epochs_done,
@@ -672,6 +676,8 @@ class Learner(ABC):
         for (opt, _), sd in zip(optimizers, state["optimizers"]):
             opt.load_state_dict(sd)
         self._gen.set_state(state["generator"])
+        for name, rng_state in state.get("numpy_rngs", {}).items():
+            getattr(self, name).bit_generator.state = rng_state
         torch.set_rng_state(state["torch_rng"])
         if state["cuda_rng"] and self.device.type == "cuda":
             torch.cuda.set_rng_state_all(state["cuda_rng"])
