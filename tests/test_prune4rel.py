@@ -276,3 +276,20 @@ def test_auto_backend_falls_back_to_dense_when_the_graph_is_too_large():
     with pytest.raises(ValueError, match="max_edges"):
         Prune4ReL(tau=0.1, max_edges=10, backend="graph").select(sig, 5)
     np.testing.assert_array_equal(sel.indices, Prune4ReL(tau=0.1).select(sig, 5).indices)
+
+
+@settings(max_examples=40, deadline=None)
+@given(sizes=st.lists(st.integers(1, 12), min_size=1, max_size=5), seed=st.integers(0, 1000), data=st.data())
+def test_balance_gives_round_robin_class_counts(sizes, seed, data):
+    """While no class is exhausted, picks go round the classes in label order."""
+    labels = np.repeat(np.arange(len(sizes)), sizes)
+    rng = np.random.default_rng(seed)
+    sig = Signals(
+        labels=labels,
+        probs=softmax(rng.normal(size=(labels.size, len(sizes)))),
+        embeddings=rng.normal(size=(labels.size, 3)),
+    )
+    budget = data.draw(st.integers(1, len(sizes) * min(sizes)))
+    sel = Prune4ReL(tau=0.9).select(sig, budget)
+    got = labels[sel.indices]
+    np.testing.assert_array_equal(got, np.arange(budget) % len(sizes))
