@@ -14,26 +14,8 @@ from prune4rel.selection.base import (
     get_selector,
     register,
     resolve_budget,
+    selector_class,
 )
-from prune4rel.selection.baselines import Uniform
-from prune4rel.selection.prune4rel_selector import Prune4ReL
-
-__all__ = [
-    "MissingSignalError",
-    "Prune4ReL",
-    "Selection",
-    "Selector",
-    "Uniform",
-    "available_selectors",
-    "baselines",
-    "class_budgets",
-    "get_selector",
-    "prune4rel_selector",
-    "register",
-    "resolve_budget",
-]
-
-# Baseline selectors (issue 4); `baselines` above already registers them all.
 from prune4rel.selection.baselines import (
     AUM,
     CCS,
@@ -46,9 +28,11 @@ from prune4rel.selection.baselines import (
     Margin,
     Moderate,
     SmallLoss,
+    Uniform,
 )
+from prune4rel.selection.prune4rel_selector import Prune4ReL, neighborhood_objective
 
-__all__ += [
+__all__ = [
     "AUM",
     "CCS",
     "EL2N",
@@ -58,6 +42,20 @@ __all__ += [
     "KCenterGreedy",
     "LeastConfidence",
     "Margin",
+    "MissingSignalError",
     "Moderate",
+    "Prune4ReL",
+    "Selection",
+    "Selector",
     "SmallLoss",
+    "Uniform",
+    "available_selectors",
+    "baselines",
+    "class_budgets",
+    "get_selector",
+    "neighborhood_objective",
+    "prune4rel_selector",
+    "register",
+    "resolve_budget",
+    "selector_class",
 ]

@@ -17,6 +17,7 @@ import numpy as np
 from prune4rel.neighbors import DenseRows, GraphRows, check_tau, exact_graph
 from prune4rel.selection.base import Selection, Selector, register
 from prune4rel.selection.greedy import RowSource, lazy_greedy
+from prune4rel.selection.scores import margin_scores
 from prune4rel.signals import Signals
 
 __all__ = ["CONFIDENCES", "Prune4ReL", "confidence_scores", "neighborhood_objective"]
@@ -45,10 +46,7 @@ def confidence_scores(probs: np.ndarray, kind: str = "max_prob") -> np.ndarray:
     if kind == "max_prob":
         return p.max(axis=1)
     if kind == "margin":
-        if p.shape[1] == 1:
-            return p[:, 0].copy()
-        top2 = np.partition(p, p.shape[1] - 2, axis=1)[:, -2:]
-        return top2[:, 1] - top2[:, 0]
+        return margin_scores(p)
     raise ValueError(f"`confidence` must be one of {CONFIDENCES}, got {kind!r}")
 
 
