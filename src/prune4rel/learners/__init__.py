@@ -49,3 +49,8 @@ def get_learner(name: str, **params: Any) -> Learner:
     if key not in LEARNERS:
         raise ValueError(f"unknown learner {name!r}; available: {', '.join(sorted(LEARNERS))}")
     return LEARNERS[key](**params)
+
+from prune4rel.learners.dividemix import DivideMix  # noqa: E402 - registered after the core learners
+
+LEARNERS["dividemix"] = DivideMix
+__all__ += ["DivideMix"]
