@@ -223,3 +223,20 @@ def test_input_pipeline_normalises_images() -> None:
     pipe = InputPipeline(np.zeros(3), np.full(3, 0.5), True, "cpu")
     out = pipe(pipe.upload(x))
     assert out.shape == (2, 3, 4, 4) and torch.allclose(out, torch.full_like(out, 2.0))
+
+
+def test_compressed_cifar10_copy_is_used_without_the_full_file(shared_data, tmp_path):
+    """A folder with only the 46 MiB WebP copy and the labels loads; test images are exact."""
+    import os
+
+    from prune4rel.data import load_cifar10n
+
+    for name in ("cifar10_small_webpq95.npz", "cifar10n_labels.npz"):
+        os.symlink(shared_data / name, tmp_path / name)
+    ds = load_cifar10n(tmp_path, "worst", max_train=64, max_test=32)
+    ref = load_cifar10n(shared_data, "worst", max_train=64, max_test=32)
+    assert ds.meta["train_images"].startswith("webp") and ref.meta["train_images"] == "exact"
+    np.testing.assert_array_equal(ds.x_test, ref.x_test)
+    np.testing.assert_array_equal(ds.noisy_labels, ref.noisy_labels)
+    err = np.abs(ds.x.astype(float) - ref.x.astype(float)).mean()
+    assert 0 < err < 8  # lossy but close (PSNR about 36 dB)

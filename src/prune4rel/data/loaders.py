@@ -21,6 +21,7 @@ from pathlib import Path
 
 import numpy as np
 
+from prune4rel.data.compressed import COMPRESSED_CIFAR10, read_compressed_cifar10
 from prune4rel.data.dataset import NoisyDataset
 from prune4rel.data.noise import asymmetric_noise, symmetric_noise
 
@@ -157,8 +158,10 @@ def load_cifar10n(
     Parameters
     ----------
     root : path
-        Folder with ``cifar10.npz`` and ``cifar10n_labels.npz`` (see the module docstring),
-        or, with ``download=True``, where torchvision's CIFAR-10 and ``CIFAR-10_human.pt``
+        Folder with ``cifar10.npz`` and ``cifar10n_labels.npz`` (see the module docstring);
+        without ``cifar10.npz``, the compressed copy ``cifar10_small_webpq95.npz`` is used
+        (lossy WebP training images, exact PNG test images; recorded in ``meta``). Or, with
+        ``download=True``, where torchvision's CIFAR-10 and ``CIFAR-10_human.pt``
         are stored/downloaded.
     label_set : {"worst", "aggre", "random1", "random2", "random3", "clean"}
         Which CIFAR-10N labels to train on (noise rates 40.2%, 9.0%, 17.2%, 18.1%, 17.6%).
@@ -195,6 +198,9 @@ def load_cifar10n(
             raise ValueError(f"`{name}` must be a positive integer or None, got {value!r}")
     root = Path(root)
     images, labels_file = root / "cifar10.npz", root / "cifar10n_labels.npz"
+    compressed = root / COMPRESSED_CIFAR10
+    if not images.is_file() and compressed.is_file():
+        images = compressed
     missing = [p for p in (images, labels_file) if not p.is_file()]
     if missing and not download:
         raise ValueError(f"CIFAR-10N file not found: {missing[0]}; {_LAYOUT}")
@@ -209,11 +215,14 @@ def load_cifar10n(
                 "test='full10k' needs the exact 10k test set, which the .npz layout does not "
                 "hold; use test='exact1k' (bit-exact first 1,000) or 'jpeg10k', or download=True"
             )
-        x = _read_npz_rows(images, "x_train", max_train)
-        y_train = _read_npz_rows(images, "y_train", max_train).astype(np.int64)
-        key = "exact1k" if test == "exact1k" else "jpeg"
-        x_te = _read_npz_rows(images, f"x_test_{key}", max_test)
-        y_te = _read_npz_rows(images, f"y_test_{key}", max_test).astype(np.int64)
+        if images == compressed:
+            x, y_train, x_te, y_te = read_compressed_cifar10(images, test, max_train, max_test)
+        else:
+            x = _read_npz_rows(images, "x_train", max_train)
+            y_train = _read_npz_rows(images, "y_train", max_train).astype(np.int64)
+            key = "exact1k" if test == "exact1k" else "jpeg"
+            x_te = _read_npz_rows(images, f"x_test_{key}", max_test)
+            y_te = _read_npz_rows(images, f"y_test_{key}", max_test).astype(np.int64)
         noisy = _read_npz_rows(labels_file, CIFAR10N_LABEL_SETS[label_set], max_train)
         y_clean = _read_npz_rows(labels_file, "clean_label", max_train).astype(np.int64)
         if not np.array_equal(y_clean, y_train):
@@ -236,7 +245,12 @@ def load_cifar10n(
         test_set=f"cifar10-{test}{full}",
         name=f"cifar10n-{label_set}",
         class_names=CIFAR10_CLASSES,
-        meta={"label_set": label_set, "source": source, "test": test},
+        meta={
+            "label_set": label_set,
+            "source": source,
+            "test": test,
+            "train_images": "webp-q95 (lossy)" if images == compressed else "exact",
+        },
     )
 
 
