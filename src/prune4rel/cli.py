@@ -1,4 +1,4 @@
-"""Command-line interface: ``prune4rel demo | select | methods``."""
+"""Command-line interface: ``prune4rel demo | select | methods | run | report``."""
 
 from __future__ import annotations
 
@@ -115,6 +115,97 @@ def select(
     }
     atomic_write_json(out.with_suffix(".json"), summary)
     click.echo(json.dumps(summary, indent=None))
+
+
+
+def _split_list(values: tuple[str, ...]) -> list[str] | None:
+    out = [v.strip() for value in values for v in value.split(",") if v.strip()]
+    return out or None
+
+
+@main.command()
+@click.option("--config", "config_path", type=click.Path(dir_okay=False, path_type=Path),
+              help="YAML run config (see prune4rel.pipeline.RunConfig); flags override it.")
+@click.option("--dataset", type=click.Choice(["digits", "cifar10n", "arrays"]), help="Dataset.")
+@click.option("--data-root", help="CIFAR-10N folder (cifar10.npz, cifar10n_labels.npz).")
+@click.option("--data-path", help="For --dataset arrays: the .npz file.")
+@click.option("--label-set", help="CIFAR-10N labels: worst, aggre, random1..3, clean.")
+@click.option("--test-set", help="CIFAR-10 test set: exact1k or jpeg10k.")
+@click.option("--train-subset", type=int, help="Keep only the first N training examples.")
+@click.option("--test-subset", type=int, help="Keep only the first N test examples.")
+@click.option("--noise", help="Synthetic noise kind: symmetric or asymmetric.")
+@click.option("--noise-rate", type=float, help="Synthetic noise rate in [0, 1).")
+@click.option("--model", help="Network for warm-up and training (auto, mlp, small_cnn, airbench, ...).")
+@click.option("--learner", help="Learner trained on each subset (ce, elr, sop, sop+, ...).")
+@click.option("--method", "methods", multiple=True, help="Selector(s); repeat or comma-separate.")
+@click.option("--fractions", help="Comma-separated fractions in (0, 1]; 1.0 = full-data reference.")
+@click.option("--warmup-epochs", type=int, help="Warm-up epochs.")
+@click.option("--epochs", type=int, help="Training epochs on each subset.")
+@click.option("--seed", type=int, help="Seed of the networks and seeded selectors.")
+@click.option("--data-seed", type=int, help="Seed of the digits split and synthetic noise (default 0).")
+@click.option("--device", help="cpu, cuda, cuda:N or auto.")
+@click.option("--set", "sets", multiple=True, metavar="KEY=VALUE",
+              help="Any config field by dotted name, e.g. train.params.lr=0.1 (value parsed as YAML).")
+@click.option("--out", required=True, type=click.Path(file_okay=False, path_type=Path), help="Run directory.")
+@click.option("--no-resume", is_flag=True, help="Recompute every stage instead of reusing finished ones.")
+@click.option("--quiet", is_flag=True, help="No progress bars.")
+def run(
+    config_path: Path | None,
+    methods: tuple[str, ...],
+    fractions: str | None,
+    sets: tuple[str, ...],
+    out: Path,
+    no_resume: bool,
+    quiet: bool,
+    **flags: Any,
+) -> None:
+    """Run (or resume) an experiment: warm-up, selection, training, results in OUT."""
+    from prune4rel.pipeline import RunConfig, run_experiment
+
+    overrides: dict[str, Any] = {
+        "dataset": flags["dataset"], "data.root": flags["data_root"], "data.path": flags["data_path"],
+        "label_set": flags["label_set"], "test_set": flags["test_set"],
+        "train_subset": flags["train_subset"], "test_subset": flags["test_subset"],
+        "noise": flags["noise"], "noise_rate": flags["noise_rate"], "model": flags["model"],
+        "learner": flags["learner"], "methods": _split_list(methods), "fractions": fractions,
+        "warmup_epochs": flags["warmup_epochs"], "epochs": flags["epochs"], "seed": flags["seed"],
+        "data_seed": flags["data_seed"], "device": flags["device"],
+    }
+    try:
+        config = RunConfig.from_yaml(config_path) if config_path is not None else RunConfig()
+        config = config.with_overrides(overrides)
+        config = config.with_overrides(_parse_params(sets))
+        summary = run_experiment(config, out, resume=not no_resume, progress=not quiet)
+    except ValueError as exc:
+        raise click.ClickException(str(exc)) from exc
+    for r in summary["results"]:
+        relabel = "n/a" if r["relabel_acc"] is None else f"{r['relabel_acc']:.1%}"
+        noise = "n/a" if r["subset_noise_rate"] is None else f"{r['subset_noise_rate']:.1%}"
+        click.echo(
+            f"{r['method']:>14s} {r['fraction']:<5g} size {r['subset_size']:>6d}  noise {noise:>6s}  "
+            f"test best {r['test_acc_best']:.1%} last {r['test_acc_last']:.1%}  re-label {relabel}"
+        )
+    click.echo(f"results in {summary['run_dir']} (test set: {summary['results'][0]['test_set']})")
+
+
+@main.command()
+@click.argument("runs", nargs=-1, required=True, type=click.Path(exists=True, path_type=Path))
+@click.option("--out", type=click.Path(dir_okay=False, path_type=Path),
+              help="Markdown table file (default: print it).")
+@click.option("--plot", type=click.Path(dir_okay=False, path_type=Path),
+              help="PNG accuracy-vs-fraction plot.")
+def report(runs: tuple[Path, ...], out: Path | None, plot: Path | None) -> None:
+    """Summarise the result_*.json files of RUNS (run directories, searched recursively)."""
+    from prune4rel.report import write_report
+
+    try:
+        text = write_report(runs, out, plot)
+    except ValueError as exc:
+        raise click.ClickException(str(exc)) from exc
+    if out is None:
+        click.echo(text)
+    else:
+        click.echo(f"wrote {out}" + (f" and {plot}" if plot else ""))
 
 
 if __name__ == "__main__":

@@ -1,0 +1,328 @@
+"""The experiment pipeline: run directory, result files, determinism, resume, config errors."""
+
+from __future__ import annotations
+
+import json
+import re
+import warnings
+
+import numpy as np
+import pytest
+import torch
+import yaml
+from click.testing import CliRunner
+
+from prune4rel.cli import main
+from prune4rel.learners import Callback
+from prune4rel.pipeline import (
+    RESULT_KEYS,
+    DataConfig,
+    ResumeWarning,
+    RunConfig,
+    load_dataset,
+    resolve_device,
+    run_experiment,
+)
+from prune4rel.signals import Signals
+
+EPOCHS = 4
+
+
+@pytest.fixture(scope="module")
+def arrays_path(tmp_path_factory):
+    """Three Gaussian blobs in 6-D, 30% symmetric noise on 150 training examples."""
+    rng = np.random.default_rng(0)
+    centers = rng.normal(scale=3.0, size=(3, 6))
+
+    def blobs(n):
+        y = rng.integers(0, 3, n)
+        return (centers[y] + rng.normal(size=(n, 6))).astype(np.float32), y
+
+    x, clean = blobs(150)
+    x_test, y_test = blobs(60)
+    noisy = clean.copy()
+    flip = rng.choice(150, 45, replace=False)
+    noisy[flip] = (clean[flip] + rng.integers(1, 3, 45)) % 3
+    path = tmp_path_factory.mktemp("data") / "blobs.npz"
+    np.savez(path, x_train=x, y_train=noisy, x_test=x_test, y_test=y_test, clean=clean)
+    return path
+
+
+def tiny_config(arrays_path, **overrides) -> RunConfig:
+    learner = {"num_threads": 1, "batch_size": 32, "lr": 0.05}
+    raw = {
+        "seed": 0,
+        "data": {"dataset": "arrays", "path": str(arrays_path)},
+        "warmup": {"epochs": 2, "model": "mlp", "params": learner},
+        "selection": {"methods": ["prune4rel", "uniform"], "fractions": [0.4, 1.0]},
+        "train": {"learner": "elr", "epochs": EPOCHS, "model": "mlp", "params": learner},
+    }
+    return RunConfig.from_dict(raw).with_overrides(overrides)
+
+
+def without_timing(obj):
+    """Results and metrics minus wall times (which differ between identical runs)."""
+    if isinstance(obj, dict):
+        return {k: without_timing(v) for k, v in obj.items() if k not in ("seconds", "_path")}
+    if isinstance(obj, list):
+        return [without_timing(v) for v in obj]
+    return obj
+
+
+def read_metrics(path):
+    return [json.loads(line) for line in path.read_text().splitlines()]
+
+
+def outputs(run_dir):
+    """Every subset, metrics file and result of a run directory, timing removed."""
+    out = {}
+    for f in sorted(run_dir.glob("subset_*.npy")):
+        out[f.name] = np.load(f).tolist()
+    for f in sorted(run_dir.glob("metrics_*.jsonl")):
+        out[f.name] = without_timing(read_metrics(f))
+    for f in sorted(run_dir.glob("result_*.json")):
+        out[f.name] = without_timing(json.loads(f.read_text()))
+    return out
+
+
+class Interrupt(Exception):
+    pass
+
+
+class StopAfter(Callback):
+    """Raises after ``epoch`` epochs of the first training (the run's checkpoint is written first)."""
+
+    def __init__(self, epochs: int) -> None:
+        self.epochs = epochs
+
+    def on_epoch_end(self, learner, epoch, logs):
+        if epoch + 1 == self.epochs:
+            raise Interrupt
+
+
+class CountEpochs(Callback):
+    def __init__(self) -> None:
+        self.count = 0
+
+    def on_epoch_end(self, learner, epoch, logs):
+        self.count += 1
+
+
+@pytest.fixture(scope="module")
+def reference_run(arrays_path, tmp_path_factory):
+    """One uninterrupted run, shared by the comparisons below."""
+    out = tmp_path_factory.mktemp("reference")
+    summary = run_experiment(tiny_config(arrays_path), out, progress=False)
+    return out, summary
+
+
+def test_run_writes_every_file_with_documented_keys(reference_run, arrays_path):
+    out, summary = reference_run
+    tags = ["prune4rel_0.4", "uniform_0.4", "full_1.0"]
+    expected = {"config.yaml", "signals.npz"}
+    for tag in tags:
+        expected |= {f"subset_{tag}.npy", f"subset_{tag}.json", f"metrics_{tag}.jsonl", f"result_{tag}.json"}
+    assert {p.name for p in out.iterdir()} == expected  # no checkpoint or temp file left behind
+    assert RunConfig.from_yaml(out / "config.yaml") == tiny_config(arrays_path)
+
+    signals = Signals.load(out / "signals.npz")
+    assert signals.n == 150 and signals.losses.shape == (2, 150)
+    assert signals.meta["config_hash"]
+
+    assert [(r["method"], r["fraction"]) for r in summary["results"]] == [
+        ("prune4rel", 0.4), ("uniform", 0.4), ("full", 1.0)
+    ]
+    for tag, result in zip(tags, summary["results"]):
+        on_disk = json.loads((out / f"result_{tag}.json").read_text())
+        assert on_disk == result
+        assert set(RESULT_KEYS) <= set(result)
+        assert set(result["seconds"]) == {"warmup", "select", "train"}
+        subset = np.load(out / f"subset_{tag}.npy")
+        assert result["subset_size"] == subset.size == (60 if result["fraction"] == 0.4 else 150)
+        assert np.unique(subset).size == subset.size
+        metrics = read_metrics(out / f"metrics_{tag}.jsonl")
+        assert [m["epoch"] for m in metrics] == list(range(1, EPOCHS + 1))
+        assert {"epoch", "train_loss", "test_acc", "relabel_acc", "config_hash"} <= set(metrics[0])
+        accs = [m["test_acc"] for m in metrics]
+        assert result["test_acc_last"] == accs[-1] and result["test_acc_best"] == max(accs)
+        assert result["relabel_acc"] == metrics[-1]["relabel_acc"]
+        assert result["test_set"] == "blobs-test" and result["device"] == "cpu" and result["seed"] == 0
+        assert 0.0 <= result["subset_noise_rate"] <= 1.0
+    full = summary["results"][-1]
+    assert full["subset_noise_rate"] == pytest.approx(0.3)
+    assert full["seconds"]["warmup"] is None
+
+
+def test_subset_noise_rate_matches_the_subset(reference_run, arrays_path):
+    out, summary = reference_run
+    data = np.load(arrays_path)
+    for result in summary["results"]:
+        subset = np.load(out / f"subset_{result['method']}_{result['fraction']}.npy")
+        noise = np.mean(data["y_train"][subset] != data["clean"][subset])
+        assert result["subset_noise_rate"] == pytest.approx(noise)
+
+
+def test_same_seed_gives_same_subsets_and_metrics(reference_run, arrays_path, tmp_path):
+    out, _ = reference_run
+    run_experiment(tiny_config(arrays_path), tmp_path, progress=False)
+    assert outputs(tmp_path) == outputs(out)
+
+
+def test_finished_stages_are_skipped(reference_run, arrays_path):
+    out, summary = reference_run
+    stamps = {p.name: p.stat().st_mtime_ns for p in out.iterdir() if p.name != "config.yaml"}
+    again = run_experiment(tiny_config(arrays_path), out, progress=False)
+    assert again["results"] == summary["results"]
+    assert {p.name: p.stat().st_mtime_ns for p in out.iterdir() if p.name != "config.yaml"} == stamps
+
+
+def test_interrupted_training_resumes_to_the_uninterrupted_result(reference_run, arrays_path, tmp_path):
+    out, _ = reference_run
+    config = tiny_config(arrays_path)
+    with pytest.raises(Interrupt):
+        run_experiment(config, tmp_path, progress=False, callbacks=[StopAfter(2)])
+    # the first job stopped after epoch 2: checkpoint and 2 metric lines, no result
+    assert (tmp_path / "ckpt_prune4rel_0.4.pt").is_file()
+    assert len(read_metrics(tmp_path / "metrics_prune4rel_0.4.jsonl")) == 2
+    assert not (tmp_path / "result_prune4rel_0.4.json").exists()
+    counter = CountEpochs()
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", ResumeWarning)  # a clean resume warns about nothing
+        run_experiment(config, tmp_path, progress=False, callbacks=[counter])
+    assert counter.count == (EPOCHS - 2) + EPOCHS + EPOCHS  # only the missing epochs of job 1
+    assert outputs(tmp_path) == outputs(out)
+    assert not list(tmp_path.glob("ckpt_*"))
+
+
+def test_corrupt_checkpoint_is_redone_with_a_warning(reference_run, arrays_path, tmp_path):
+    out, _ = reference_run
+    config = tiny_config(arrays_path)
+    with pytest.raises(Interrupt):
+        run_experiment(config, tmp_path, progress=False, callbacks=[StopAfter(3)])
+    ckpt = tmp_path / "ckpt_prune4rel_0.4.pt"
+    ckpt.write_bytes(ckpt.read_bytes()[:100])  # truncated from outside
+    counter = CountEpochs()
+    with pytest.warns(ResumeWarning, match=r"ckpt_prune4rel_0\.4\.pt"):
+        run_experiment(config, tmp_path, progress=False, callbacks=[counter])
+    assert counter.count == 3 * EPOCHS  # job 1 was retrained from scratch
+    assert outputs(tmp_path) == outputs(out)
+
+
+def test_corrupt_signals_are_redone_with_a_warning(reference_run, arrays_path, tmp_path):
+    out, _ = reference_run
+    config = tiny_config(arrays_path, **{"selection.fractions": [0.4]})
+    run_experiment(config, tmp_path, progress=False)
+    (tmp_path / "signals.npz").write_bytes(b"not a zip file")
+    (tmp_path / "result_uniform_0.4.json").unlink()
+    with pytest.warns(ResumeWarning, match=r"signals\.npz"):
+        run_experiment(config, tmp_path, progress=False)
+    assert Signals.load(tmp_path / "signals.npz").n == 150
+    assert outputs(tmp_path)["result_uniform_0.4.json"] == outputs(out)["result_uniform_0.4.json"]
+
+
+def test_changed_training_config_recomputes_only_training(arrays_path, tmp_path):
+    config = tiny_config(arrays_path, **{"selection.methods": ["uniform"], "selection.fractions": [0.4]})
+    run_experiment(config, tmp_path, progress=False)
+    keep = {n: (tmp_path / n).stat().st_mtime_ns for n in ("signals.npz", "subset_uniform_0.4.npy")}
+    result = run_experiment(config.with_overrides({"epochs": 2}), tmp_path, progress=False)["results"][0]
+    assert result["epochs"] == 2 and len(read_metrics(tmp_path / "metrics_uniform_0.4.jsonl")) == 2
+    assert {n: (tmp_path / n).stat().st_mtime_ns for n in keep} == keep
+
+
+def test_run_directory_of_another_data_setting_is_refused(arrays_path, tmp_path):
+    config = tiny_config(arrays_path, **{"selection.methods": ["uniform"], "selection.fractions": [0.4]})
+    run_experiment(config, tmp_path, progress=False)
+    other = config.with_overrides({"warmup_epochs": 3})
+    with pytest.raises(ValueError, match=r"warmup\.epochs"):
+        run_experiment(other, tmp_path, progress=False)
+    run_experiment(other, tmp_path, resume=False, progress=False)  # starts afresh
+    assert Signals.load(tmp_path / "signals.npz").losses.shape[0] == 3
+
+
+@pytest.mark.parametrize(
+    ("overrides", "field"),
+    [
+        ({"dataset": "mnist"}, "data.dataset"),
+        ({"train_subset": 0}, "data.train_subset"),
+        ({"noise_rate": 1.5}, "data.noise_rate"),
+        ({"noise": "pairflip"}, "data.noise"),
+        ({"test_set": "jpeg10k"}, "data.test_set"),
+        ({"warmup_epochs": 0}, "warmup.epochs"),
+        ({"epochs": 2.5}, "train.epochs"),
+        ({"learner": "mixup"}, "train.learner"),
+        ({"model": "vgg"}, "warmup.model"),
+        ({"train.params.lr": -1.0}, "train.params"),
+        ({"train.params.seed": 3}, "train.params"),
+        ({"methods": ["prune4rel", "nope"]}, "selection.methods"),
+        ({"fractions": [0.0, 0.5]}, "selection.fractions"),
+        ({"fractions": "0.2,x"}, "selection.fractions"),
+        ({"selection.params": {"prune4rel": {"tau": 2.0, "bogus": 1}}}, "selection.params.prune4rel"),
+        ({"selection.params": {"kcenter": {}}}, "selection.params"),
+        ({"seed": -1}, "seed"),
+        ({"device": "gpu"}, "device"),
+        ({"train.bogus": 1}, "train.bogus"),
+    ],
+)
+def test_bad_config_values_name_the_field(arrays_path, overrides, field):
+    with pytest.raises(ValueError, match=re.escape(field)):
+        tiny_config(arrays_path, **overrides)
+
+
+def test_bad_yaml_keys_and_missing_dataset_fields(tmp_path):
+    path = tmp_path / "run.yaml"
+    path.write_text("train: {epoch: 3}\n")
+    with pytest.raises(ValueError, match=r"train\.epoch"):
+        RunConfig.from_yaml(path)
+    path.write_text("learning_rate: 0.1\n")
+    with pytest.raises(ValueError, match="learning_rate"):
+        RunConfig.from_yaml(path)
+    with pytest.raises(ValueError, match=r"data\.root"):
+        DataConfig(dataset="cifar10n")
+    with pytest.raises(ValueError, match=r"data\.path"):
+        DataConfig(dataset="arrays")
+    with pytest.raises(ValueError, match=r"data\.noise_rate"):
+        DataConfig(dataset="cifar10n", root="x", label_set="worst", noise_rate=0.2)
+    with pytest.raises(ValueError, match=r"data\.train_subset"):
+        load_dataset(DataConfig(train_subset=10_000))
+
+
+def test_yaml_config_with_flat_aliases_and_overrides(tmp_path):
+    path = tmp_path / "run.yaml"
+    path.write_text(
+        "seed: 3\nepochs: 7\nmethods: prune4rel,uniform\nfractions: [0.4, 0.2]\n"
+        "selection: {params: {prune4rel: {tau: 0.8}}}\ntrain: {learner: sop+, params: {lr: 0.1}}\n"
+    )
+    config = RunConfig.from_yaml(path)
+    assert (config.seed, config.train.epochs, config.train.learner) == (3, 7, "sop+")
+    assert config.selection.fractions == (0.2, 0.4)
+    assert config.selection.params == {"prune4rel": {"tau": 0.8}}
+    changed = config.with_overrides({"train.params.lr": 0.2, "model": "mlp", "fractions": None})
+    assert changed.train.params == {"lr": 0.2} and changed.warmup.model == changed.train.model == "mlp"
+    assert changed.selection.fractions == (0.2, 0.4)
+    assert RunConfig.from_dict(yaml.safe_load(changed.to_yaml())) == changed
+
+
+def test_cuda_request_without_gpu_is_a_clear_error():
+    if torch.cuda.is_available():
+        assert resolve_device("cuda").type == "cuda"
+        return
+    with pytest.raises(ValueError, match="no CUDA GPU"):
+        resolve_device("cuda")
+    assert resolve_device("auto").type == "cpu"
+
+
+def test_cli_run_on_digits(tmp_path):
+    out = tmp_path / "run"
+    args = [
+        "run", "--dataset", "digits", "--train-subset", "120", "--test-subset", "100", "--model", "mlp",
+        "--method", "uniform", "--fractions", "0.5", "--warmup-epochs", "1", "--epochs", "2",
+        "--set", "train.params.num_threads=1", "--set", "warmup.params.num_threads=1",
+        "--out", str(out), "--quiet",
+    ]
+    res = CliRunner().invoke(main, args)
+    assert res.exit_code == 0, res.output
+    assert "uniform" in res.output and "test set" in res.output
+    result = json.loads((out / "result_uniform_0.5.json").read_text())
+    assert result["subset_size"] == 60 and result["n_train"] == 120
+    bad = CliRunner().invoke(main, [*args[:-3], "--epochs", "0", "--out", str(out)])
+    assert bad.exit_code != 0 and "train.epochs" in bad.output
