@@ -27,11 +27,11 @@ training continues from its last per-epoch checkpoint (network, optimizers, per-
 learner state, RNG states and the metrics so far) and, on CPU, ends bit-identical to an
 uninterrupted run. On CUDA the same holds under ``torch.use_deterministic_algorithms(True)``
 (with ``CUBLAS_WORKSPACE_CONFIG=:4096:8``; checked on an H200); without it, GPU kernels make
-even two uninterrupted runs differ slightly. A checkpoint or stage output that cannot be read (corrupt, truncated,
-another format) is **redone**, with a :class:`ResumeWarning`: every write is atomic, so such
-a file was damaged from outside and recomputing is always correct. A run directory holds one
-data / warm-up / seed setting; pointing a run with another one at it is an error unless
-``resume=False``, which first deletes that run's files.
+even two uninterrupted runs differ slightly. A checkpoint or stage output that cannot be
+read (corrupt, truncated, another format) is **redone**, with a :class:`ResumeWarning`:
+every write is atomic, so such a file was damaged from outside and recomputing is always
+correct. A run directory holds one data / warm-up / seed setting; pointing a run with
+another one at it is an error unless ``resume=False``, which first deletes that run's files.
 """
 
 from __future__ import annotations
