@@ -88,3 +88,16 @@ def test_max_edges_guard():
 def test_sparse_nonzero_equals_numpy(mask):
     for got, want in zip(sparse_nonzero(mask), np.nonzero(mask)):
         np.testing.assert_array_equal(got, want)
+
+
+def test_cuda_device_without_a_gpu_is_a_clear_error():
+    import torch
+
+    from prune4rel.selection import Prune4ReL
+
+    if torch.cuda.is_available():
+        pytest.skip("a CUDA device is present")
+    with pytest.raises(ValueError, match="no CUDA device"):
+        Prune4ReL(device="cuda")
+    with pytest.raises(ValueError, match="device"):
+        exact_graph(np.ones((3, 2)), 0.9, device="tpu")

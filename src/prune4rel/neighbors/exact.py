@@ -22,6 +22,7 @@ from tqdm.auto import tqdm
 from prune4rel.neighbors.graph import CSRGraph
 
 __all__ = [
+    "check_device",
     "check_tau",
     "cosine_margin",
     "exact_graph",
@@ -37,6 +38,19 @@ def check_tau(tau: float) -> float:
     if not np.isfinite(value) or not 0.0 <= value < 1.0:
         raise ValueError(f"`tau` must be in [0, 1) (similarity 0.5 + 0.5*cos), got {tau!r}")
     return value
+
+
+def check_device(device: str) -> torch.device:
+    """Validate a compute device for similarity products ("cpu", "cuda", "cuda:N")."""
+    try:
+        dev = torch.device(device)
+    except (RuntimeError, TypeError) as exc:
+        raise ValueError(f"`device` must be 'cpu' or a CUDA device like 'cuda:0', got {device!r}") from exc
+    if dev.type == "cuda" and not torch.cuda.is_available():
+        raise ValueError(f"`device` is {device!r} but no CUDA device is available; use device='cpu'")
+    if dev.type not in ("cpu", "cuda"):
+        raise ValueError(f"`device` must be 'cpu' or a CUDA device, got {device!r}")
+    return dev
 
 
 def cosine_margin(dim: int) -> float:
@@ -132,7 +146,7 @@ class _TileProducts:
 
     def __init__(self, unit: np.ndarray, device: str) -> None:
         self.unit = unit
-        self.on_cuda = device.startswith("cuda")
+        self.on_cuda = check_device(device).type == "cuda"
         if self.on_cuda:
             self.tensor = torch.from_numpy(unit).to(device)
 

@@ -7,7 +7,7 @@ import itertools
 import numpy as np
 import torch
 
-from prune4rel.neighbors.exact import check_tau, cosine_margin, refine_pairs, unit_rows
+from prune4rel.neighbors.exact import check_device, check_tau, cosine_margin, refine_pairs, unit_rows
 from prune4rel.neighbors.graph import CSRGraph
 
 __all__ = ["DenseRows", "GraphRows"]
@@ -64,7 +64,7 @@ class DenseRows:
         self.valid = self.norms > 0
         self.margin = cosine_margin(dim)
         self.lower = 2.0 * self.tau - 1.0 - self.margin
-        self.device = torch.device(device)
+        self.device = check_device(device)
         self.unit = torch.from_numpy(unit).to(self.device)
         self.block = block
 

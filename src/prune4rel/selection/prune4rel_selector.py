@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from prune4rel.neighbors import DenseRows, GraphRows, check_tau, exact_graph
+from prune4rel.neighbors import DenseRows, GraphRows, check_device, check_tau, exact_graph
 from prune4rel.selection.base import Selection, Selector, register
 from prune4rel.selection.greedy import RowSource, lazy_greedy
 from prune4rel.selection.scores import margin_scores
@@ -166,6 +166,7 @@ class Prune4ReL(Selector):
         self.objective = objective
         self.backend = backend
         self.k = None if k is None else int(k)
+        check_device(device)
         self.device = device
         self.max_edges = int(max_edges)
         self.progress = progress
