@@ -32,7 +32,8 @@ def test_embed_forward_shapes(name: str, shape: tuple[int, ...]) -> None:
 
 
 def test_all_names_covered() -> None:
-    assert {name for name, _ in CASES} == set(MODEL_NAMES)
+    # resnet50 needs the optional torchvision: covered in tests/test_resnet50.py
+    assert {name for name, _ in CASES} == set(MODEL_NAMES) - {"resnet50"}
 
 
 def test_airbench_whitening_init() -> None:

@@ -1,24 +1,43 @@
 """Noisy datasets, synthetic noise models, loaders and batched augmentations.
 
-torchvision is optional: only :func:`load_cifar10n` with ``download=True`` imports it.
+torchvision is optional: only :func:`load_cifar10n` / :func:`load_cifar100n` with
+``download=True`` import it. Large image sets on disk (WebVision, Clothing-1M, ImageNet, a
+CSV of paths) are indexed as :class:`FileImageDataset` and decoded in bounded parts with
+:meth:`FileImageDataset.materialize` (see :mod:`prune4rel.data.files`).
 """
 
 from prune4rel.data.augment import (
+    RANDAUGMENT_OPS,
     Augment,
     FeatureAugment,
     ImageAugment,
     InputPipeline,
     NoAugment,
+    RandAugment,
     cutout,
     default_augment,
     random_crop,
     random_flip,
 )
 from prune4rel.data.dataset import NoisyDataset, from_arrays
+from prune4rel.data.files import (
+    CLOTHING1M_CLASSES,
+    IMAGE_EXTENSIONS,
+    FileImageDataset,
+    decode_image,
+    index_image_csv,
+    load_clothing1m,
+    load_image_folder,
+    load_imagenet,
+    load_webvision,
+)
 from prune4rel.data.loaders import (
     CIFAR10_CLASSES,
     CIFAR10N_LABEL_SETS,
+    CIFAR100_CLASSES,
+    CIFAR100N_LABEL_SETS,
     load_cifar10n,
+    load_cifar100n,
     load_digits_noisy,
 )
 from prune4rel.data.noise import CIFAR10_ASYM_MAP, asymmetric_noise, symmetric_noise
@@ -27,18 +46,32 @@ __all__ = [
     "CIFAR10N_LABEL_SETS",
     "CIFAR10_ASYM_MAP",
     "CIFAR10_CLASSES",
+    "CIFAR100N_LABEL_SETS",
+    "CIFAR100_CLASSES",
+    "CLOTHING1M_CLASSES",
+    "IMAGE_EXTENSIONS",
+    "RANDAUGMENT_OPS",
     "Augment",
     "FeatureAugment",
+    "FileImageDataset",
     "ImageAugment",
     "InputPipeline",
     "NoAugment",
     "NoisyDataset",
+    "RandAugment",
     "asymmetric_noise",
     "cutout",
+    "decode_image",
     "default_augment",
     "from_arrays",
+    "index_image_csv",
     "load_cifar10n",
+    "load_cifar100n",
+    "load_clothing1m",
     "load_digits_noisy",
+    "load_image_folder",
+    "load_imagenet",
+    "load_webvision",
     "random_crop",
     "random_flip",
     "symmetric_noise",

@@ -1,4 +1,7 @@
-"""Dataset loaders: scikit-learn digits with synthetic noise, and CIFAR-10N.
+"""Dataset loaders: scikit-learn digits with synthetic noise, CIFAR-10N and CIFAR-100N.
+
+Image folders, CSV files and the large web-scale sets (WebVision, Clothing-1M, ImageNet) are
+in :mod:`prune4rel.data.files`.
 
 CIFAR-10N is read from a folder laid out like the project's shared data folder::
 
@@ -25,7 +28,15 @@ from prune4rel.data.compressed import COMPRESSED_CIFAR10, read_compressed_cifar1
 from prune4rel.data.dataset import NoisyDataset
 from prune4rel.data.noise import asymmetric_noise, symmetric_noise
 
-__all__ = ["CIFAR10N_LABEL_SETS", "CIFAR10_CLASSES", "load_cifar10n", "load_digits_noisy"]
+__all__ = [
+    "CIFAR10N_LABEL_SETS",
+    "CIFAR10_CLASSES",
+    "CIFAR100N_LABEL_SETS",
+    "CIFAR100_CLASSES",
+    "load_cifar10n",
+    "load_cifar100n",
+    "load_digits_noisy",
+]
 
 CIFAR10_CLASSES = (
     "airplane", "automobile", "bird", "cat", "deer", "dog", "frog", "horse", "ship", "truck",
@@ -291,3 +302,199 @@ def _download_cifar10n(
     if test == "exact1k":
         x_te, y_te = x_te[:1000], y_te[:1000]
     return x, y_clean, noisy, x_te, y_te
+
+
+# ---------------------------------------------------------------------------- CIFAR-100N
+#: The 100 fine CIFAR-100 classes in label order.
+CIFAR100_CLASSES = (
+    "apple", "aquarium_fish", "baby", "bear", "beaver", "bed", "bee", "beetle", "bicycle",
+    "bottle", "bowl", "boy", "bridge", "bus", "butterfly", "camel", "can", "castle",
+    "caterpillar", "cattle", "chair", "chimpanzee", "clock", "cloud", "cockroach", "couch",
+    "crab", "crocodile", "cup", "dinosaur", "dolphin", "elephant", "flatfish", "forest", "fox",
+    "girl", "hamster", "house", "kangaroo", "keyboard", "lamp", "lawn_mower", "leopard", "lion",
+    "lizard", "lobster", "man", "maple_tree", "motorcycle", "mountain", "mouse", "mushroom",
+    "oak_tree", "orange", "orchid", "otter", "palm_tree", "pear", "pickup_truck", "pine_tree",
+    "plain", "plate", "poppy", "porcupine", "possum", "rabbit", "raccoon", "ray", "road",
+    "rocket", "rose", "sea", "seal", "shark", "shrew", "skunk", "skyscraper", "snail", "snake",
+    "spider", "squirrel", "streetcar", "sunflower", "sweet_pepper", "table", "tank",
+    "telephone", "television", "tiger", "tractor", "train", "trout", "tulip", "turtle",
+    "wardrobe", "whale", "willow_tree", "wolf", "woman", "worm",
+)
+#: label_set argument -> key in cifar100n_labels.npz / CIFAR-100_human.pt
+CIFAR100N_LABEL_SETS = {"noisy": "noisy_label", "clean": "clean_label"}
+_CIFAR100N_URL = "https://github.com/UCSC-REAL/cifar-10-100n/raw/main/data/CIFAR-100_human.pt"
+_LAYOUT100 = (
+    "expected layout: <root>/cifar100.npz (x_train (50000, 32, 32, 3) uint8, y_train (50000,), "
+    "x_test (10000, 32, 32, 3) uint8, y_test (10000,), standard order) and "
+    "<root>/cifar100n_labels.npz (clean_label, noisy_label; each (50000,)), or "
+    "`labels_file=` naming the label file; or pass download=True to fetch CIFAR-100 with "
+    "torchvision"
+)
+
+
+def _check_limit(name: str, value: int | None) -> None:
+    if value is not None and (isinstance(value, bool) or int(value) != value or value < 1):
+        raise ValueError(f"`{name}` must be a positive integer or None, got {value!r}")
+
+
+def load_cifar100n(
+    root: str | Path,
+    label_set: str = "noisy",
+    test: str = "full10k",
+    *,
+    labels_file: str | Path | None = None,
+    download: bool = False,
+    max_train: int | None = None,
+    max_test: int | None = None,
+) -> NoisyDataset:
+    """CIFAR-100 images with CIFAR-100N human noisy labels (Wei et al., ICLR 2022; 40.2% noise).
+
+    The images are not shipped with prune4rel; they come from a folder the user names::
+
+        root/cifar100.npz          x_train (50000, 32, 32, 3) uint8, y_train (50000,) int,
+                                   x_test (10000, 32, 32, 3) uint8, y_test (10000,) int
+                                   (standard CIFAR-100 order, fine labels)
+        root/cifar100n_labels.npz  clean_label, noisy_label (each (50000,); optionally
+                                   clean_coarse_label, noisy_coarse_label, unused here)
+
+    (write the first with ``numpy.savez(path, x_train=..., y_train=..., x_test=...,
+    y_test=...)`` from any CIFAR-100 copy), or, with ``download=True``, torchvision's
+    CIFAR-100 plus the authors' ``CIFAR-100_human.pt``.
+
+    Parameters
+    ----------
+    root : path
+        Folder with ``cifar100.npz`` (and the label file unless ``labels_file`` is given);
+        with ``download=True``, where torchvision's files are stored/downloaded.
+    label_set : {"noisy", "clean"}
+        Train on CIFAR-100N's human labels or on the clean ones.
+    test : {"full10k"}
+        The full CIFAR-100 test set (the only one; recorded in ``test_set``).
+    labels_file : path, optional
+        The CIFAR-100N label ``.npz`` if it lives elsewhere (default
+        ``root/cifar100n_labels.npz``).
+    download : bool
+        Fetch through torchvision (and the CIFAR-100N label file) when ``cifar100.npz`` is
+        absent. Needs internet and ``torchvision``.
+    max_train, max_test : int, optional
+        Load only the first examples (the label file is read to the same length).
+
+    Returns
+    -------
+    NoisyDataset
+        100 classes; clean training labels from CIFAR-100N's ``clean_label``.
+
+    Raises
+    ------
+    ValueError
+        For an unknown ``label_set`` / ``test``, a missing file or array (the message names
+        the file and the expected layout), images that are not (N, 32, 32, 3) uint8, label
+        arrays of another length than the images, or clean labels that disagree with
+        ``y_train`` (the two files then describe different orderings).
+    """
+    if label_set not in CIFAR100N_LABEL_SETS:
+        raise ValueError(
+            f"`label_set` must be one of {sorted(CIFAR100N_LABEL_SETS)}, got {label_set!r}"
+        )
+    if test != "full10k":
+        raise ValueError(f"`test` must be 'full10k' (CIFAR-100's test set), got {test!r}")
+    _check_limit("max_train", max_train)
+    _check_limit("max_test", max_test)
+    root = Path(root)
+    images = root / "cifar100.npz"
+    labels_path = Path(labels_file) if labels_file is not None else root / "cifar100n_labels.npz"
+    if labels_file is not None and not labels_path.is_file():
+        raise ValueError(f"`labels_file` {labels_path} does not exist; {_LAYOUT100}")
+    if not images.is_file():
+        if not download:
+            raise ValueError(f"CIFAR-100 file not found: {images}; {_LAYOUT100}")
+        x, y_train, x_te, y_te = _download_cifar100(root)
+        if labels_path.is_file():
+            clean = _read_npz_rows(labels_path, "clean_label")
+            noisy = _read_npz_rows(labels_path, CIFAR100N_LABEL_SETS[label_set])
+        else:
+            clean, noisy = _download_cifar100n_labels(root, label_set)
+        x, y_train = x[:max_train], y_train[:max_train]
+        clean, noisy = clean[:max_train], noisy[:max_train]
+        x_te, y_te = x_te[:max_test], y_te[:max_test]
+        source = "torchvision"
+    else:
+        if not labels_path.is_file():
+            raise ValueError(f"CIFAR-100N label file not found: {labels_path}; {_LAYOUT100}")
+        x = _read_npz_rows(images, "x_train", max_train)
+        y_train = _read_npz_rows(images, "y_train", max_train)
+        x_te = _read_npz_rows(images, "x_test", max_test)
+        y_te = _read_npz_rows(images, "y_test", max_test)
+        clean = _read_npz_rows(labels_path, "clean_label", max_train)
+        noisy = _read_npz_rows(labels_path, CIFAR100N_LABEL_SETS[label_set], max_train)
+        source = str(root)
+    for name, arr in (("x_train", x), ("x_test", x_te)):
+        if arr.ndim != 4 or arr.shape[1:] != (32, 32, 3) or arr.dtype != np.uint8:
+            raise ValueError(
+                f"CIFAR-100 `{name}` must be (N, 32, 32, 3) uint8, got {arr.shape} {arr.dtype}; "
+                f"{_LAYOUT100}"
+            )
+    if not (len(clean) == len(noisy) == len(y_train) == len(x)):
+        raise ValueError(
+            f"{labels_path} holds {len(clean)} labels but there are {len(x)} training images "
+            f"(y_train: {len(y_train)}): the files do not describe the same training set"
+        )
+    y_train = np.asarray(y_train).astype(np.int64)
+    clean = np.asarray(clean).astype(np.int64)
+    if not np.array_equal(clean, y_train):
+        bad = int(np.flatnonzero(clean != y_train)[0])
+        raise ValueError(
+            f"{labels_path} clean_label disagrees with the CIFAR-100 y_train (first at index "
+            f"{bad}: {clean[bad]} vs {y_train[bad]}): the two files do not describe the same "
+            "(standard-order) CIFAR-100 training set"
+        )
+    full = f" (first {len(y_te)})" if max_test is not None else ""
+    return NoisyDataset(
+        x=x,
+        noisy_labels=np.asarray(noisy).astype(np.int64),
+        x_test=x_te,
+        y_test=np.asarray(y_te).astype(np.int64),
+        num_classes=100,
+        clean_labels=clean,
+        test_set=f"cifar100-{test}{full}",
+        name=f"cifar100n-{label_set}",
+        class_names=CIFAR100_CLASSES,
+        meta={"label_set": label_set, "source": source, "test": test, "labels_file": str(labels_path)},
+    )
+
+
+def _download_cifar100(root: Path) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """CIFAR-100 (fine labels) via torchvision: x_train, y_train, x_test, y_test."""
+    try:
+        from torchvision.datasets import CIFAR100  # lazy: torchvision is optional
+    except ImportError as exc:
+        raise ValueError(
+            "download=True needs torchvision (pip install torchvision, the build matching your "
+            f"torch); or provide the .npz files: {_LAYOUT100}"
+        ) from exc
+    root.mkdir(parents=True, exist_ok=True)
+    train = CIFAR100(str(root), train=True, download=True)
+    test_ds = CIFAR100(str(root), train=False, download=True)
+    return (
+        np.asarray(train.data, dtype=np.uint8),
+        np.asarray(train.targets, dtype=np.int64),
+        np.asarray(test_ds.data, dtype=np.uint8),
+        np.asarray(test_ds.targets, dtype=np.int64),
+    )
+
+
+def _download_cifar100n_labels(root: Path, label_set: str) -> tuple[np.ndarray, np.ndarray]:
+    """clean_label and the chosen label set from the authors' ``CIFAR-100_human.pt``."""
+    import torch
+
+    human = root / "CIFAR-100_human.pt"
+    if not human.is_file():
+        tmp = human.with_suffix(".part")
+        urllib.request.urlretrieve(_CIFAR100N_URL, tmp)  # fixed https URL
+        tmp.replace(human)
+    # The official label file is a pickled dict of numpy arrays; it cannot be read with
+    # weights_only=True. The user opted in with download=True from the authors' URL.
+    labels = torch.load(human, weights_only=False)
+    clean = np.asarray(labels["clean_label"], dtype=np.int64)
+    noisy = np.asarray(labels[CIFAR100N_LABEL_SETS[label_set]], dtype=np.int64)
+    return clean, noisy

@@ -7,6 +7,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from prune4rel.models.base import EmbeddingModel
+from prune4rel.models.resnet50 import ResNet50
 from prune4rel.models.resnets import AirbenchNet, PreActResNet18
 from prune4rel.models.small import MLP, SmallCNN
 
@@ -22,9 +23,11 @@ _ALIASES = {
     "fast_resnet": "airbench",
     "preact_resnet18": "preact_resnet18",
     "preactresnet18": "preact_resnet18",
+    "resnet50": "resnet50",
+    "resnet_50": "resnet50",
 }
 #: Canonical model names accepted by :func:`build_model` (aliases also work).
-MODEL_NAMES = ("mlp", "small_cnn", "airbench", "preact_resnet18")
+MODEL_NAMES = ("mlp", "small_cnn", "airbench", "preact_resnet18", "resnet50")
 
 
 def build_model(
@@ -39,8 +42,10 @@ def build_model(
 
     Parameters
     ----------
-    name : {"mlp", "small_cnn", "airbench", "preact_resnet18"}
-        Also accepted: "cnn", "cifar_resnet"/"fast_resnet" (= airbench).
+    name : {"mlp", "small_cnn", "airbench", "preact_resnet18", "resnet50"}
+        Also accepted: "cnn", "cifar_resnet"/"fast_resnet" (= airbench). "resnet50" is
+        torchvision's ResNet-50 for ImageNet-size inputs (:class:`ResNet50`; needs the
+        optional torchvision, imported only here; kwargs e.g. ``weights="IMAGENET1K_V2"``).
     num_classes : int
     in_channels : int
         Image channels (ignored by "mlp").
@@ -59,6 +64,8 @@ def build_model(
     ------
     ValueError
         For an unknown name or a missing ``input_shape`` for "mlp".
+    ImportError
+        For "resnet50" without torchvision (the message says what to install).
     """
     key = _ALIASES.get(str(name).lower().replace("-", "_"))
     if key is None:
@@ -79,4 +86,6 @@ def build_model(
         return SmallCNN(in_channels, num_classes, **kwargs)
     if key == "airbench":
         return AirbenchNet(in_channels, num_classes, **kwargs)
+    if key == "resnet50":
+        return ResNet50(in_channels, num_classes, **kwargs)
     return PreActResNet18(in_channels, num_classes, **kwargs)
