@@ -101,3 +101,32 @@ def test_cuda_device_without_a_gpu_is_a_clear_error():
         Prune4ReL(device="cuda")
     with pytest.raises(ValueError, match="device"):
         exact_graph(np.ones((3, 2)), 0.9, device="tpu")
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    seed=st.integers(0, 10**6),
+    n=st.integers(1, 120),
+    dim=st.integers(1, 8),
+    tau=st.sampled_from([0.975, 0.9, 0.6, 0.1]),
+    clusters=st.integers(1, 15),
+    block=st.integers(1, 40),
+    spread=st.sampled_from([0.02, 0.2, 1.0]),
+)
+def test_cluster_pruning_gives_the_same_graph(seed, n, dim, tau, clusters, block, spread):
+    """Pairs ruled out by the triangle inequality on angles are never true neighbours."""
+    rng = np.random.default_rng(seed)
+    centers = rng.normal(size=(4, dim))
+    emb = centers[rng.integers(0, 4, n)] + spread * rng.normal(size=(n, dim))
+    emb[rng.random(n) < 0.05] = 0.0
+    full = exact_graph(emb, tau, prune="none")
+    pruned = exact_graph(emb, tau, prune="clusters", clusters=clusters, block_rows=block)
+    np.testing.assert_array_equal(pruned.indptr, full.indptr)
+    np.testing.assert_array_equal(pruned.indices, full.indices)
+    np.testing.assert_allclose(pruned.sims, full.sims, rtol=1e-6)
+    np.testing.assert_array_equal(dense_of(pruned) > 0, similarity_matrix(emb, tau) > 0)
+
+
+def test_bad_prune_option():
+    with pytest.raises(ValueError, match="prune"):
+        exact_graph(np.ones((3, 2)), 0.9, prune="kmeans")
