@@ -4,7 +4,7 @@ Importing this package registers every built-in selector; use
 :func:`get_selector` / :func:`available_selectors` to find them by name.
 """
 
-from prune4rel.selection import baselines, prune4rel_selector
+from prune4rel.selection import baselines, prune4rel_selector, prune4rel_variants
 from prune4rel.selection.base import (
     MissingSignalError,
     Selection,
@@ -31,6 +31,7 @@ from prune4rel.selection.baselines import (
     Uniform,
 )
 from prune4rel.selection.prune4rel_selector import Prune4ReL, neighborhood_objective
+from prune4rel.selection.prune4rel_variants import Prune4ReLAgree
 
 __all__ = [
     "AUM",
@@ -45,6 +46,7 @@ __all__ = [
     "MissingSignalError",
     "Moderate",
     "Prune4ReL",
+    "Prune4ReLAgree",
     "Selection",
     "Selector",
     "SmallLoss",
@@ -55,6 +57,7 @@ __all__ = [
     "get_selector",
     "neighborhood_objective",
     "prune4rel_selector",
+    "prune4rel_variants",
     "register",
     "resolve_budget",
     "selector_class",
