@@ -38,6 +38,17 @@ def conf_of(probs: np.ndarray, kind: str) -> np.ndarray:
     return srt[:, -1] - second
 
 
+def tanh_difference(b, d):
+    """tanh(b + d) - tanh(b) for b, d >= 0, written through sinh/cosh:
+    sinh(d) / (cosh(b + d) cosh(b)), scaled by e^{-2b-d} to stay finite."""
+    b = np.asarray(b, dtype=np.float64)
+    d = np.asarray(d, dtype=np.float64)
+    # sinh(d) cosh-product form: sinh(d) / (cosh(b+d) cosh(b)); multiply top and bottom by
+    # 4 e^{-(2b+d)} to avoid overflow: (1 - e^{-2d}) * 2 e^{-2b} / ((1 + e^{-2(b+d)}) (1 + e^{-2b}))
+    num = 2.0 * np.exp(-2.0 * b) * (-np.expm1(-2.0 * d))
+    return num / ((1.0 + np.exp(-2.0 * (b + d))) * (1.0 + np.exp(-2.0 * b)))
+
+
 def objective(w: np.ndarray, conf: np.ndarray, chosen, eta: float) -> float:
     mask = np.zeros(w.shape[0])
     mask[list(chosen)] = 1.0
@@ -83,10 +94,9 @@ def oracle_select(
                     switch = True
             allowed = allowed & (labels == t)
         if objective_kind == "published":
-            score = np.tanh((big_n + conf) / eta) - np.tanh(big_n / eta)
+            score = tanh_difference(big_n / eta, conf / eta)
         else:
-            after = np.tanh((big_n[:, None] + w * conf[None, :]) / eta)
-            score = (after - np.tanh(big_n / eta)[:, None]).sum(axis=0)
+            score = (tanh_difference(big_n[:, None] / eta, w * conf[None, :] / eta)).sum(axis=0)
         score = np.where(allowed, score, -np.inf)
         p = int(np.argmax(score))
         picks.append(p)

@@ -18,6 +18,13 @@ only shrink as ``S`` grows, so a stale heap entry is an upper bound):
 
 Ties go to the lowest index. Class balance follows the published round-robin (see
 :class:`RoundRobin`).
+
+Scores are differences ``tanh(b + d) - tanh(b)`` with ``b = N / eta >= 0``, ``d >= 0``. Once
+``N`` is large both tanh round to 1 in float64 (from ``N / eta`` of about 19) and the naive
+difference collapses to 0 or to one rounding step, so late picks would be decided by rounding
+noise. They are computed instead as ``2 e^{-2b} (1 - e^{-2d}) / ((1 + e^{-2(b+d)})(1 +
+e^{-2b}))`` (with ``expm1``), which is the same number in exact arithmetic, accurate to a few
+ulps everywhere, and never overflows.
 """
 
 from __future__ import annotations
@@ -31,11 +38,32 @@ from typing import Protocol
 import numpy as np
 from tqdm.auto import tqdm
 
-__all__ = ["GreedyResult", "RoundRobin", "RowSource", "lazy_greedy"]
+__all__ = ["GreedyResult", "RoundRobin", "RowSource", "lazy_greedy", "tanh_gain"]
 
 # Relative slack under which a recomputed score still counts as equal to its stored bound
 # (the two may differ in the last bits through a different summation order).
 _RTOL = 1e-12
+
+
+def tanh_gain(base: np.ndarray, delta: np.ndarray) -> np.ndarray:
+    """``tanh(base + delta) - tanh(base)`` for ``base, delta >= 0``, without cancellation.
+
+    Parameters
+    ----------
+    base, delta : ndarray of float64 (broadcastable)
+
+    Returns
+    -------
+    ndarray of float64, in ``[0, 1]``
+    """
+    eb = np.exp(-2.0 * base)
+    return -2.0 * eb * np.expm1(-2.0 * delta) / ((1.0 + np.exp(-2.0 * (base + delta))) * (1.0 + eb))
+
+
+def _tanh_gain_scalar(base: float, delta: float) -> float:
+    """Scalar :func:`tanh_gain` (math functions: several times faster than numpy scalars)."""
+    eb = math.exp(-2.0 * base)
+    return -2.0 * eb * math.expm1(-2.0 * delta) / ((1.0 + math.exp(-2.0 * (base + delta))) * (1.0 + eb))
 
 
 class RowSource(Protocol):
@@ -160,8 +188,7 @@ def lazy_greedy(
         initial = np.tanh(conf / eta)
 
         def score(x: int) -> float:
-            v = nbr_conf[x]
-            return math.tanh((v + conf[x]) / eta) - math.tanh(v / eta)
+            return _tanh_gain_scalar(nbr_conf[x] / eta, conf[x] / eta)
 
     elif objective == "full":
         initial = rows.initial_full_gains(conf, eta)
@@ -170,8 +197,7 @@ def lazy_greedy(
             xs, sims = rows.row(x)
             cached.clear()
             cached[x] = (xs, sims)
-            base = nbr_conf[xs]
-            return float((np.tanh((base + sims * conf[x]) / eta) - np.tanh(base / eta)).sum())
+            return float(tanh_gain(nbr_conf[xs] / eta, sims * (conf[x] / eta)).sum())
 
     else:
         raise ValueError(f"`objective` must be 'published' or 'full', got {objective!r}")
