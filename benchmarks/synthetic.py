@@ -43,3 +43,55 @@ def clustered_signals(
     probs = np.exp(logits - logits.max(axis=1, keepdims=True))
     probs /= probs.sum(axis=1, keepdims=True)
     return Signals(labels=labels, probs=probs.astype(np.float32), embeddings=emb, clean_labels=clean)
+
+
+def clustered_arrays(
+    n: int = 200_000,
+    dim: int = 512,
+    classes: int = 1000,
+    sub_clusters: int = 8,
+    noise: float = 0.3,
+    seed: int = 0,
+    out: np.ndarray | None = None,
+    chunk: int = 8192,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The geometry of :func:`clustered_signals` for many classes, without the (n, C) probs.
+
+    Same recipe (class directions, ``sub_clusters`` sub-directions per class, log-normal
+    per-point spread, ``noise`` uniform label flips), generated chunk by chunk; the
+    confidence ``max_prob`` of warm-up-like probabilities is computed per chunk instead of
+    keeping an ``n x classes`` matrix (1000 classes x 1.28M examples would be 5 GB).
+
+    Parameters
+    ----------
+    out : ndarray of float32, shape (n, dim), optional
+        Where to write the embeddings (e.g. an ``np.lib.format.open_memmap`` of a .npy file).
+
+    Returns
+    -------
+    embeddings : ndarray of float32, shape (n, dim)
+    labels : ndarray of int64, shape (n,)
+        Given (noisy) labels.
+    conf : ndarray of float64, shape (n,)
+        Max softmax probability of each example.
+    """
+    rng = np.random.default_rng(seed)
+    clean = rng.integers(0, classes, size=n)
+    sub = rng.integers(0, sub_clusters, size=n)
+    class_dirs = rng.normal(size=(classes, dim)).astype(np.float32)
+    sub_dirs = class_dirs[:, None, :] + 0.7 * rng.normal(size=(classes, sub_clusters, dim)).astype(np.float32)
+    spread = np.exp(rng.normal(np.log(0.012), 0.35, size=n)).astype(np.float32)
+    emb = np.empty((n, dim), dtype=np.float32) if out is None else out
+    conf = np.empty(n, dtype=np.float64)
+    for lo in range(0, n, chunk):
+        hi = min(lo + chunk, n)
+        base = sub_dirs[clean[lo:hi], sub[lo:hi]]
+        scale = np.linalg.norm(base, axis=1, keepdims=True)
+        emb[lo:hi] = base + spread[lo:hi, None] * scale * rng.normal(size=(hi - lo, dim)).astype(np.float32)
+        logits = rng.normal(0, 1, size=(hi - lo, classes))
+        logits[np.arange(hi - lo), clean[lo:hi]] += rng.uniform(0.5, 5.0, size=hi - lo)
+        probs = np.exp(logits - logits.max(axis=1, keepdims=True))
+        conf[lo:hi] = probs.max(axis=1) / probs.sum(axis=1)
+    flip = rng.random(n) < noise
+    labels = np.where(flip, rng.integers(0, classes, size=n), clean)
+    return emb, labels.astype(np.int64), conf

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import inspect
 import json
 from pathlib import Path
@@ -64,12 +65,20 @@ def methods() -> None:
 @click.option("--eta", type=float, help="prune4rel: tanh temperature.")
 @click.option("--objective", type=click.Choice(["published", "full"]), help="prune4rel: greedy rule.")
 @click.option("--confidence", type=click.Choice(["max_prob", "margin"]), help="prune4rel: conf(s).")
-@click.option("--backend", type=click.Choice(["auto", "dense", "graph"]), help="prune4rel: backend.")
+@click.option("--backend", type=click.Choice(["auto", "dense", "graph", "faiss"]), help="prune4rel: backend.")
+@click.option("--index", type=click.Choice(["flat", "ivf", "hnsw"]), help="prune4rel, faiss backend: index.")
+@click.option("--engine", type=click.Choice(["auto", "python", "numba"]), help="prune4rel: greedy engine.")
 @click.option("--k", type=int, help="prune4rel: cap on neighbours per example.")
 @click.option("--device", help="prune4rel: 'cpu' or 'cuda'.")
 @click.option("--balance/--no-balance", default=None, help="Class-balanced selection.")
 @click.option("--seed", type=int, help="Seed, for methods that draw at random.")
 @click.option("--param", "extra", multiple=True, metavar="KEY=VALUE", help="Any other hyper-parameter.")
+@click.option(
+    "--embeddings",
+    "embeddings_path",
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    help="An (n, d) .npy file, read memory-mapped, that replaces the embeddings of SIGNALS.",
+)
 @click.option("--quiet", is_flag=True, help="No progress bars.")
 def select(
     signals: Path,
@@ -78,12 +87,15 @@ def select(
     out: Path,
     extra: tuple[str, ...],
     quiet: bool,
+    embeddings_path: Path | None,
     **options: Any,
 ) -> None:
     """Select a subset from a SIGNALS file (written by Signals.save or warm-up).
 
     Writes the selected indices (pick order) to OUT atomically, and a JSON summary next to
-    it (OUT with suffix .json).
+    it (OUT with suffix .json). With --embeddings, the embeddings come from a memory-mapped
+    .npy file instead (large embeddings need not be stored in, nor loaded from, SIGNALS:
+    save the signals with a placeholder such as an (n, 1) zero column).
     """
     params = {k: v for k, v in options.items() if v is not None}
     params.update(_parse_params(extra))
@@ -95,12 +107,16 @@ def select(
         if "progress" in selector.get_params() and "progress" not in params:
             selector.progress = not quiet  # type: ignore[attr-defined]
         data = Signals.load(signals)
+        if embeddings_path is not None:
+            mapped = np.load(embeddings_path, mmap_mode="r", allow_pickle=False)
+            data = dataclasses.replace(data, embeddings=mapped)
         result = selector.select(data, budget)
     except ValueError as exc:
         raise click.ClickException(str(exc)) from exc
     atomic_save_npy(out, result.indices)
     summary = {
         "signals": str(signals),
+        "embeddings": None if embeddings_path is None else str(embeddings_path),
         "method": result.method,
         "params": result.params,
         "n": data.n,

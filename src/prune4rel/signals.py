@@ -56,8 +56,14 @@ def _as_float_array(name: str, value: Any, ndim: int) -> np.ndarray:
         raise ValueError(f"`{name}` must have {ndim} dimensions, got shape {arr.shape}")
     if not np.issubdtype(arr.dtype, np.floating):
         arr = arr.astype(np.float32)
-    if not np.all(np.isfinite(arr)):
-        bad = int(np.size(arr) - np.count_nonzero(np.isfinite(arr)))
+    # chunked along the first axis: a memory-mapped (n, d) array is checked without an
+    # (n, d) boolean temporary and without being loaded whole
+    step = max(1, (1 << 24) // max(1, int(np.prod(arr.shape[1:]))))
+    bad = 0
+    for lo in range(0, max(arr.shape[0], 1), step):
+        part = arr[lo : lo + step]
+        bad += int(np.size(part) - np.count_nonzero(np.isfinite(part)))
+    if bad:
         raise ValueError(f"`{name}` contains {bad} NaN or infinite value(s)")
     return arr
 

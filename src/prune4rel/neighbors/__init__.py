@@ -1,4 +1,12 @@
-"""Neighbour graphs: which examples lie within a similarity threshold of each other."""
+"""Neighbour graphs: which examples lie within a similarity threshold of each other.
+
+Backends, all returning a :class:`CSRGraph`: :func:`exact_graph` (blocked products with
+exact cluster pruning; every tau-neighbour, or the ``k`` nearest of them) and
+:func:`faiss_graph` (the tau-neighbours among the ``k`` nearest found by a faiss flat, IVF or
+HNSW index; optional, needs faiss), whose quality :func:`neighbor_recall` measures against
+the exact definition on sampled rows. Both read memory-mapped embeddings chunk by chunk.
+:mod:`prune4rel.neighbors.greedy_kernel` holds the compiled (numba) greedy on a graph.
+"""
 
 from prune4rel.neighbors.exact import (
     check_device,
@@ -8,6 +16,7 @@ from prune4rel.neighbors.exact import (
     refine_pairs,
     unit_rows,
 )
+from prune4rel.neighbors.faiss_backend import faiss_graph, neighbor_recall
 from prune4rel.neighbors.graph import CSRGraph
 from prune4rel.neighbors.rows import DenseRows, GraphRows
 
@@ -19,6 +28,8 @@ __all__ = [
     "check_tau",
     "cosine_margin",
     "exact_graph",
+    "faiss_graph",
+    "neighbor_recall",
     "refine_pairs",
     "unit_rows",
 ]

@@ -227,8 +227,13 @@ class _ClusterPlan:
     to the centroid (largest first), the candidates of a row block form a prefix of each
     cluster, and whole clusters drop out. ``eps`` covers the float32 error of the angles.
 
+    The plan keeps a reference to ``unit`` (original order) and gathers the rows of each
+    block through ``ids``, so it adds no second ``n x d`` copy of the embeddings.
+
     Attributes
     ----------
+    ids : ndarray of int64, shape (m,)
+        Original id of each position in cluster order.
     blocks : list of (lo, hi, ranges)
         Rows ``lo:hi`` (positions in cluster order) are compared with the columns
         ``start:stop`` of each range.
@@ -259,7 +264,7 @@ class _ClusterPlan:
         theta_own = np.arccos(np.clip(own, -1.0, 1.0))
         order = np.lexsort((-theta_own, assign))
         self.ids = ids[order]
-        self.unit = unit[self.ids]
+        self.unit = unit
         theta_sorted = theta_own[order]
         starts = np.searchsorted(assign[order], np.arange(k + 1))
         radius = np.full(k, -np.inf)
@@ -273,7 +278,8 @@ class _ClusterPlan:
         for a in range(k):
             for lo in range(starts[a], starts[a + 1], block_rows):
                 hi = min(lo + block_rows, starts[a + 1])
-                angles = np.arccos(np.clip((self.unit[lo:hi] @ cent.T).astype(np.float64), -1.0, 1.0))
+                block = unit[self.ids[lo:hi]]
+                angles = np.arccos(np.clip((block @ cent.T).astype(np.float64), -1.0, 1.0))
                 nearest = angles.min(axis=0)
                 cand = np.flatnonzero((np.arange(k) > a) & nonempty & (nearest < radius + theta + eps))
                 ranges = [(lo, int(starts[a + 1]))]
@@ -288,11 +294,11 @@ class _ClusterPlan:
     def pairs(self, progress: bool) -> Iterator[tuple[np.ndarray, np.ndarray, np.ndarray]]:
         """Pairs ``r < c`` (original ids) with float32 cosine above ``lower``."""
         for lo, hi, ranges in tqdm(self.blocks, desc="neighbour graph", unit="block", disable=not progress):
-            rows = self.unit[lo:hi]
+            rows = self.unit[self.ids[lo:hi]]
             cols = np.concatenate([np.arange(start, stop) for start, stop in ranges])
             for c0 in range(0, cols.size, 32768):
                 part = cols[c0 : c0 + 32768]
-                tile = rows @ self.unit[part].T
+                tile = rows @ self.unit[self.ids[part]].T
                 r, c = sparse_nonzero(tile > self.lower)
                 rp, cp = lo + r, part[c]
                 upper = cp > rp
@@ -346,6 +352,13 @@ def exact_graph(
     -------
     CSRGraph
         Symmetric when ``k`` is None. Zero-norm embeddings only neighbour themselves.
+
+    Notes
+    -----
+    Memory: one float32 copy of the unit rows (``4 n d`` bytes; the cluster plan gathers
+    its blocks from it rather than keeping a re-ordered second copy), one tile of products,
+    and the edges. A memory-mapped ``embeddings`` (``np.load(path, mmap_mode="r")``) is read
+    chunk by chunk and, afterwards, only at the rows of near-threshold pairs.
     """
     tau = check_tau(tau)
     if k is not None and (isinstance(k, bool) or int(k) != k or k < 0):

@@ -12,11 +12,23 @@ the two greedy rules and the class round-robin.
 
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
 
-from prune4rel.neighbors import DenseRows, GraphRows, check_device, check_tau, exact_graph
+from prune4rel.neighbors import (
+    CSRGraph,
+    DenseRows,
+    GraphRows,
+    check_device,
+    check_tau,
+    exact_graph,
+    faiss_graph,
+)
+from prune4rel.neighbors.faiss_backend import INDEXES
 from prune4rel.selection.base import Selection, Selector, register
-from prune4rel.selection.greedy import RowSource, lazy_greedy
+from prune4rel.selection.greedy import GreedyResult, RowSource, lazy_greedy
+from prune4rel.selection.greedy_numba import compiled_lazy_greedy, numba_available
 from prune4rel.selection.scores import margin_scores
 from prune4rel.signals import Signals
 
@@ -24,7 +36,9 @@ __all__ = ["CONFIDENCES", "Prune4ReL", "confidence_scores", "neighborhood_object
 
 CONFIDENCES = ("max_prob", "margin")
 _OBJECTIVES = ("published", "full")
-_BACKENDS = ("auto", "dense", "graph")
+_BACKENDS = ("auto", "dense", "graph", "faiss")
+_ENGINES = ("auto", "python", "numba")
+_FAISS_DEFAULT_K = 64
 
 
 def confidence_scores(probs: np.ndarray, kind: str = "max_prob") -> np.ndarray:
@@ -116,10 +130,25 @@ class Prune4ReL(Selector):
         ``graph`` builds the exact sparse tau-graph once (blocked products, symmetric half
         only) and runs the greedy on it; ``dense`` recomputes similarity rows on the fly
         (bounded memory, suits a GPU); ``auto`` uses ``graph`` and falls back to ``dense``
-        when the graph would exceed ``max_edges``.
+        when the graph would exceed ``max_edges``; ``faiss`` builds an approximate graph
+        with :func:`~prune4rel.neighbors.faiss_graph` (the tau-neighbours of each example
+        among its ``k`` nearest found by a faiss index; needs faiss) and runs the greedy on it.
     k : int, optional
-        Graph backend only: keep at most the ``k`` most similar neighbours of each example
-        (besides itself). None keeps every tau-neighbour (exact).
+        Graph backend: keep at most the ``k`` most similar neighbours of each example
+        (besides itself); None keeps every tau-neighbour (exact). Faiss backend: neighbours
+        searched per example (None: 64).
+    index : {"flat", "ivf", "hnsw"}, default "ivf"
+        Faiss backend only: the faiss index (see :func:`~prune4rel.neighbors.faiss_graph`).
+    index_params : dict, optional
+        Faiss backend only: more keyword arguments of
+        :func:`~prune4rel.neighbors.faiss_graph` (``nlist``, ``nprobe``, ``pca_dim``,
+        ``symmetrize``, ``hnsw_m``, ``ef_search``, ``seed``, ...).
+    engine : {"auto", "python", "numba"}, default "auto"
+        Greedy engine on a sparse graph (graph and faiss backends): ``python`` is the
+        reference :func:`~prune4rel.selection.greedy.lazy_greedy`; ``numba`` the compiled
+        kernel (:func:`~prune4rel.selection.greedy_numba.compiled_lazy_greedy`, same picks,
+        needs numba; no per-pick progress bar); ``auto`` uses numba when it is importable.
+        The dense backend always uses the Python engine.
     device : str, default "cpu"
         Where similarities are computed: ``"cpu"`` or a CUDA device.
     max_edges : int, default 400_000_000
@@ -131,7 +160,12 @@ class Prune4ReL(Selector):
     -----
     ``select`` returns a :class:`Selection` with ``indices`` in pick order, ``gains`` the
     score of each pick under the chosen objective, ``objective`` = ``f(S)`` and
-    ``extras["neighborhood_confidence"]`` = ``N(x; S)`` for every example, shape (n,).
+    ``extras["neighborhood_confidence"]`` = ``N(x; S)`` for every example, shape (n,),
+    ``extras["backend"]`` and ``extras["engine"]`` (what was used).
+
+    Embeddings may be a memory map (``np.load(path, mmap_mode="r")`` passed to
+    :class:`~prune4rel.signals.Signals`): the graph and faiss backends read it in chunks and
+    hold one float32 ``n x d`` copy (unit rows, or the faiss index) at most.
     """
 
     def __init__(
@@ -146,6 +180,9 @@ class Prune4ReL(Selector):
         device: str = "cpu",
         max_edges: int = 400_000_000,
         progress: bool = False,
+        index: str = "ivf",
+        index_params: dict[str, Any] | None = None,
+        engine: str = "auto",
     ) -> None:
         self.tau = check_tau(tau)
         if not np.isfinite(eta) or eta <= 0:
@@ -158,8 +195,21 @@ class Prune4ReL(Selector):
             raise ValueError(f"`backend` must be one of {_BACKENDS}, got {backend!r}")
         if k is not None and (isinstance(k, bool) or not isinstance(k, int | np.integer) or k < 0):
             raise ValueError(f"`k` must be a non-negative integer or None, got {k!r}")
+        if k == 0 and backend == "faiss":
+            raise ValueError("`k` must be >= 1 with backend='faiss' (neighbours searched per example)")
         if k is not None and backend == "dense":
             raise ValueError("`k` caps the sparse graph: use backend='graph' or 'auto' with k")
+        if index not in INDEXES:
+            raise ValueError(f"`index` must be one of {INDEXES}, got {index!r}")
+        if index_params is not None and not isinstance(index_params, dict):
+            raise ValueError(f"`index_params` must be a dict or None, got {index_params!r}")
+        reserved = {"embeddings", "tau", "k", "index", "device", "max_edges", "progress"}
+        if index_params and reserved & set(index_params):
+            raise ValueError(f"`index_params` must not set {sorted(reserved & set(index_params))}")
+        if engine not in _ENGINES:
+            raise ValueError(f"`engine` must be one of {_ENGINES}, got {engine!r}")
+        if engine == "numba" and not numba_available():
+            raise ValueError("`engine` is 'numba' but numba is not installed: pip install numba")
         self.eta = float(eta)
         self.confidence = confidence
         self.balance = bool(balance)
@@ -170,8 +220,24 @@ class Prune4ReL(Selector):
         self.device = device
         self.max_edges = int(max_edges)
         self.progress = progress
+        self.index = index
+        self.index_params = dict(index_params or {})
+        self.engine = engine
 
-    def _rows(self, embeddings: np.ndarray) -> tuple[RowSource, str]:
+    def _graph(self, embeddings: np.ndarray) -> tuple[CSRGraph | None, str]:
+        """The sparse graph and the backend used, or (None, "dense")."""
+        if self.backend == "faiss":
+            graph = faiss_graph(
+                embeddings,
+                self.tau,
+                _FAISS_DEFAULT_K if self.k is None else self.k,
+                index=self.index,
+                device=self.device,
+                max_edges=self.max_edges,
+                progress=self.progress,
+                **self.index_params,
+            )
+            return graph, "faiss"
         if self.backend != "dense":
             try:
                 graph = exact_graph(
@@ -182,25 +248,51 @@ class Prune4ReL(Selector):
                     max_edges=self.max_edges,
                     progress=self.progress,
                 )
-                return GraphRows(graph), "graph"
+                return graph, "graph"
             except ValueError as exc:
                 if self.backend == "graph" or "max_edges" not in str(exc):
                     raise
-        return DenseRows(embeddings, self.tau, device=self.device), "dense"
+        return None, "dense"
+
+    def _rows(self, embeddings: np.ndarray) -> tuple[RowSource, str]:
+        """Rows for the Python engine and the backend used (subclasses call this)."""
+        graph, used = self._graph(embeddings)
+        if graph is not None:
+            return GraphRows(graph), used
+        return DenseRows(embeddings, self.tau, device=self.device), used
 
     def _select(self, signals: Signals, budget: int) -> Selection:
         conf = confidence_scores(signals.probs, self.confidence)
-        rows, used = self._rows(signals.embeddings)
-        result = lazy_greedy(
-            rows,
-            conf,
-            signals.labels,
-            budget,
-            eta=self.eta,
-            objective=self.objective,
-            balance=self.balance,
-            progress=self.progress,
-        )
+        graph, used = self._graph(signals.embeddings)
+        result: GreedyResult
+        if graph is not None and self.engine != "python" and numba_available():
+            engine = "numba"
+            result = compiled_lazy_greedy(
+                graph,
+                conf,
+                signals.labels,
+                budget,
+                eta=self.eta,
+                objective=self.objective,
+                balance=self.balance,
+            )
+        else:
+            engine = "python"
+            rows: RowSource = (
+                GraphRows(graph)
+                if graph is not None
+                else DenseRows(signals.embeddings, self.tau, device=self.device)
+            )
+            result = lazy_greedy(
+                rows,
+                conf,
+                signals.labels,
+                budget,
+                eta=self.eta,
+                objective=self.objective,
+                balance=self.balance,
+                progress=self.progress,
+            )
         return Selection(
             indices=result.indices,
             gains=result.gains,
@@ -208,5 +300,6 @@ class Prune4ReL(Selector):
             extras={
                 "neighborhood_confidence": result.neighborhood_confidence,
                 "backend": np.array(used),
+                "engine": np.array(engine),
             },
         )
