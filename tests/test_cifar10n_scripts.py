@@ -112,5 +112,5 @@ def test_grid_configs_are_valid(protocol, learner, tmp_path):
     config = grid.run_config(args, "worst", learner, 0)
     assert config.train.learner == learner
     assert config.warmup.learner == ("ce" if learner == "dividemix" else learner)
-    assert config.train.model == ("preact_resnet18" if protocol == "paper" else "airbench")
-    assert config.train.epochs == (300 if protocol == "paper" else 8)
+    assert config.train.model == ("preact_resnet18" if protocol == "paper" else "small_cnn")
+    assert config.train.epochs == (300 if protocol == "paper" else 6)
