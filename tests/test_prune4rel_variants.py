@@ -178,7 +178,7 @@ def test_ignores_clean_labels():
 @pytest.mark.parametrize(
     ("kwargs", "name"),
     [({"fill": "random"}, "fill"), ({"eta": 0.0}, "eta"), ({"confidence": "entropy"}, "confidence"),
-     ({"objective": "x"}, "objective"), ({"backend": "faiss"}, "backend"), ({"k": -1}, "k"),
+     ({"objective": "x"}, "objective"), ({"backend": "gpu"}, "backend"), ({"k": -1}, "k"),
      ({"tau": 1.5}, "tau")],
 )
 def test_bad_parameters(kwargs, name):

@@ -254,51 +254,59 @@ class Prune4ReL(Selector):
                     raise
         return None, "dense"
 
-    def _rows(self, embeddings: np.ndarray) -> tuple[RowSource, str]:
-        """Rows for the Python engine and the backend used (subclasses call this)."""
-        graph, used = self._graph(embeddings)
-        if graph is not None:
-            return GraphRows(graph), used
-        return DenseRows(embeddings, self.tau, device=self.device), used
+    def _confidences(self, signals: Signals) -> np.ndarray:
+        """``conf(s)`` of every example, shape (n,) (subclasses change what a pick adds)."""
+        return confidence_scores(signals.probs, self.confidence)
+
+    def _order(self, signals: Signals) -> np.ndarray | None:
+        """A permutation the greedy runs in, so that its lowest-index tie-break follows it.
+
+        None (the published rule) keeps the examples' own order.
+        """
+        return None
 
     def _select(self, signals: Signals, budget: int) -> Selection:
-        conf = confidence_scores(signals.probs, self.confidence)
-        graph, used = self._graph(signals.embeddings)
+        conf = self._confidences(signals)
+        order = self._order(signals)
+        embeddings, labels = signals.embeddings, signals.labels
+        if order is not None:
+            embeddings, labels = np.asarray(embeddings)[order], labels[order]
+            conf = conf[order]
+        graph, used = self._graph(embeddings)
         result: GreedyResult
         if graph is not None and self.engine != "python" and numba_available():
             engine = "numba"
             result = compiled_lazy_greedy(
-                graph,
-                conf,
-                signals.labels,
-                budget,
-                eta=self.eta,
-                objective=self.objective,
-                balance=self.balance,
+                graph, conf, labels, budget, eta=self.eta, objective=self.objective, balance=self.balance
             )
         else:
             engine = "python"
             rows: RowSource = (
-                GraphRows(graph)
-                if graph is not None
-                else DenseRows(signals.embeddings, self.tau, device=self.device)
+                GraphRows(graph) if graph is not None else DenseRows(embeddings, self.tau, device=self.device)
             )
             result = lazy_greedy(
                 rows,
                 conf,
-                signals.labels,
+                labels,
                 budget,
                 eta=self.eta,
                 objective=self.objective,
                 balance=self.balance,
                 progress=self.progress,
             )
+        indices, nbr_conf = result.indices, result.neighborhood_confidence
+        if order is not None:
+            indices = order[indices].astype(np.int64)
+            nbr_conf = np.empty_like(nbr_conf)
+            nbr_conf[order] = result.neighborhood_confidence
+            conf = conf[np.argsort(order)]
         return Selection(
-            indices=result.indices,
+            indices=indices,
             gains=result.gains,
             objective=result.objective(self.eta),
             extras={
-                "neighborhood_confidence": result.neighborhood_confidence,
+                "neighborhood_confidence": nbr_conf,
+                "confidence": conf,
                 "backend": np.array(used),
                 "engine": np.array(engine),
             },

@@ -26,20 +26,18 @@ No clean label is read.
 
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
 
-from prune4rel.neighbors import DenseRows, GraphRows, check_device, check_tau, exact_graph
-from prune4rel.selection.base import Selection, Selector, register
-from prune4rel.selection.greedy import RowSource, lazy_greedy
-from prune4rel.selection.prune4rel_selector import CONFIDENCES, confidence_scores
+from prune4rel.selection.base import register
+from prune4rel.selection.prune4rel_selector import Prune4ReL, confidence_scores
 from prune4rel.signals import Signals
 
 __all__ = ["FILLS", "Prune4ReLAgree", "agreement_confidence", "given_label_probability"]
 
 #: Tie-break rules of :class:`Prune4ReLAgree`.
 FILLS = ("given_prob", "index")
-_OBJECTIVES = ("published", "full")
-_BACKENDS = ("auto", "dense", "graph")
 
 
 def given_label_probability(probs: np.ndarray, labels: np.ndarray) -> np.ndarray:
@@ -86,7 +84,7 @@ def agreement_confidence(probs: np.ndarray, labels: np.ndarray, kind: str = "max
 
 
 @register("prune4rel_agree")
-class Prune4ReLAgree(Selector):
+class Prune4ReLAgree(Prune4ReL):
     """Prune4ReL with label-agreement confidence (not the published algorithm).
 
     Maximises ``f(S) = sum_x tanh(N(x; S) / eta)`` with
@@ -97,16 +95,10 @@ class Prune4ReLAgree(Selector):
 
     Parameters
     ----------
-    tau, eta, balance, objective, k, device, max_edges, progress
-        As in :class:`~prune4rel.selection.prune4rel_selector.Prune4ReL` (defaults 0.975,
-        1.0, True, "published", None, "cpu", 400_000_000, False).
+    tau, eta, balance, objective, backend, k, device, max_edges, progress, index, index_params, engine
+        As in :class:`~prune4rel.selection.prune4rel_selector.Prune4ReL`.
     confidence : {"max_prob", "margin"}, default "max_prob"
         The base confidence ``c``, zeroed where the prediction disagrees with the given label.
-    backend : {"auto", "dense", "graph"}, default "auto"
-        The exact tau-graph (``graph``), rows computed on the fly (``dense``), or ``graph``
-        with a fall-back to ``dense`` past ``max_edges`` (``auto``). The approximate faiss
-        backend and the compiled engine of Prune4ReL are not offered here; this selector
-        always runs the reference Python engine (:func:`~prune4rel.selection.greedy.lazy_greedy`).
     fill : {"given_prob", "index"}, default "given_prob"
         Tie-break of equal greedy scores (in practice the zero-gain picks of examples whose
         prediction disagrees with their label): larger ``p[i, y_i]`` first, then lower index;
@@ -114,11 +106,10 @@ class Prune4ReLAgree(Selector):
 
     Notes
     -----
-    ``select`` returns the same fields as Prune4ReL's, plus ``extras["confidence"]``, the
-    ``conf`` used (shape (n,)). The tie-break is implemented by running the unchanged greedy
-    engine on the examples re-ordered by ``(-p[i, y_i], i)``; the similarity graph is then
-    built on the re-ordered embeddings (the same edges; similarities may differ in the last
-    float32 bit).
+    ``select`` returns the same fields as Prune4ReL's; ``extras["confidence"]`` is the
+    ``conf`` used (shape (n,)). The tie-break runs the unchanged greedy engine on the examples
+    re-ordered by ``(-p[i, y_i], i)``; the similarity graph is then built on the re-ordered
+    embeddings (the same edges; similarities may differ in the last float32 bit).
     """
 
     def __init__(
@@ -134,81 +125,36 @@ class Prune4ReLAgree(Selector):
         max_edges: int = 400_000_000,
         fill: str = "given_prob",
         progress: bool = False,
+        index: str = "ivf",
+        index_params: dict[str, Any] | None = None,
+        engine: str = "auto",
     ) -> None:
-        self.tau = check_tau(tau)
-        if isinstance(eta, bool) or not isinstance(eta, int | float) or not np.isfinite(eta) or eta <= 0:
+        if isinstance(eta, bool) or not isinstance(eta, int | float):
             raise ValueError(f"`eta` must be a positive number, got {eta!r}")
-        if confidence not in CONFIDENCES:
-            raise ValueError(f"`confidence` must be one of {CONFIDENCES}, got {confidence!r}")
-        if objective not in _OBJECTIVES:
-            raise ValueError(f"`objective` must be one of {_OBJECTIVES}, got {objective!r}")
-        if backend not in _BACKENDS:
-            raise ValueError(f"`backend` must be one of {_BACKENDS}, got {backend!r}")
-        if k is not None and (isinstance(k, bool) or not isinstance(k, int | np.integer) or k < 0):
-            raise ValueError(f"`k` must be a non-negative integer or None, got {k!r}")
-        if k is not None and backend == "dense":
-            raise ValueError("`k` caps the sparse graph: use backend='graph' or 'auto' with k")
         if fill not in FILLS:
             raise ValueError(f"`fill` must be one of {FILLS}, got {fill!r}")
-        self.eta = float(eta)
-        self.confidence = confidence
-        self.balance = bool(balance)
-        self.objective = objective
-        self.backend = backend
-        self.k = None if k is None else int(k)
-        check_device(device)
-        self.device = device
-        self.max_edges = int(max_edges)
+        super().__init__(
+            tau=tau,
+            eta=eta,
+            confidence=confidence,
+            balance=balance,
+            objective=objective,
+            backend=backend,
+            k=k,
+            device=device,
+            max_edges=max_edges,
+            progress=progress,
+            index=index,
+            index_params=index_params,
+            engine=engine,
+        )
         self.fill = fill
-        self.progress = progress
 
-    def _rows(self, embeddings: np.ndarray) -> tuple[RowSource, str]:
-        """Neighbourhood rows: the exact sparse graph, or on-the-fly rows (``dense``)."""
-        if self.backend != "dense":
-            try:
-                graph = exact_graph(
-                    embeddings,
-                    self.tau,
-                    self.k,
-                    device=self.device,
-                    max_edges=self.max_edges,
-                    progress=self.progress,
-                )
-                return GraphRows(graph), "graph"
-            except ValueError as exc:
-                if self.backend == "graph" or "max_edges" not in str(exc):
-                    raise
-        return DenseRows(embeddings, self.tau, device=self.device), "dense"
+    def _confidences(self, signals: Signals) -> np.ndarray:
+        return agreement_confidence(signals.probs, signals.labels, self.confidence)
 
-    def _select(self, signals: Signals, budget: int) -> Selection:
-        labels = np.asarray(signals.labels)
-        conf = agreement_confidence(signals.probs, labels, self.confidence)
-        n = signals.n
-        if self.fill == "given_prob":
-            order = np.lexsort((np.arange(n), -given_label_probability(signals.probs, labels)))
-        else:
-            order = np.arange(n)
-        embeddings = signals.embeddings if self.fill == "index" else np.asarray(signals.embeddings)[order]
-        rows, used = self._rows(embeddings)
-        result = lazy_greedy(
-            rows,
-            conf[order],
-            labels[order],
-            budget,
-            eta=self.eta,
-            objective=self.objective,
-            balance=self.balance,
-            progress=self.progress,
-        )
-        nbr_conf = np.empty(n, dtype=np.float64)
-        nbr_conf[order] = result.neighborhood_confidence
-        return Selection(
-            indices=order[result.indices].astype(np.int64),
-            gains=result.gains,
-            objective=result.objective(self.eta),
-            extras={
-                "neighborhood_confidence": nbr_conf,
-                "confidence": conf,
-                "backend": np.array(used),
-            },
-        )
+    def _order(self, signals: Signals) -> np.ndarray | None:
+        if self.fill == "index":
+            return None
+        given = given_label_probability(signals.probs, signals.labels)
+        return np.lexsort((np.arange(signals.n), -given))
