@@ -67,9 +67,17 @@ def oracle_select(
     balance=True,
     objective_kind="published",
     k=None,
+    conf=None,
+    prefer=None,
 ):
+    """Picks, gains, final N, similarity matrix and confidences.
+
+    ``conf`` overrides the confidence of each example; with ``prefer`` (shape (n,)), scores
+    within 1e-12 (relative) of the best count as tied and go to the largest ``prefer``, then
+    the lowest index (without it: the exact arg-max, lowest index first).
+    """
     w = similarity_matrix(emb, tau, k)
-    conf = conf_of(probs, confidence)
+    conf = conf_of(probs, confidence) if conf is None else np.asarray(conf, dtype=np.float64)
     labels = np.asarray(labels)
     n = len(labels)
     big_n = np.zeros(n)
@@ -98,7 +106,12 @@ def oracle_select(
         else:
             score = (tanh_difference(big_n[:, None] / eta, w * conf[None, :] / eta)).sum(axis=0)
         score = np.where(allowed, score, -np.inf)
-        p = int(np.argmax(score))
+        if prefer is None:
+            p = int(np.argmax(score))
+        else:
+            best = score.max()
+            tied = np.flatnonzero(score >= best - 1e-12 * max(abs(best), 1e-300))
+            p = int(min(tied, key=lambda s: (-prefer[s], s)))
         picks.append(p)
         gains.append(float(score[p]))
         taken[p] = True

@@ -7,7 +7,7 @@ import math
 import numpy as np
 import pytest
 from conftest import softmax
-from oracle import similarity_matrix
+from oracle import conf_of, oracle_select
 
 from prune4rel import Signals
 from prune4rel.selection import Prune4ReL, Prune4ReLAgree, get_selector, selector_class
@@ -16,53 +16,17 @@ from prune4rel.selection.prune4rel_variants import agreement_confidence, given_l
 
 # ---------------------------------------------------------------------- brute force
 def brute_force_agree(emb, probs, labels, budget, *, tau, eta, objective, balance, confidence="max_prob"):
-    """Dense O(n^2) restatement: conf = c * [p_y is a top probability], argmax every pick,
-    ties (within 1e-12) to the larger p_y, then the lower index; the published round-robin."""
-    w = similarity_matrix(emb, tau)
+    """The shared O(n^2) oracle with conf = c * [p_y is a top probability] and ties (within
+    1e-12) going to the larger p_y, then the lower index."""
     p = np.asarray(probs, dtype=np.float64)
     labels = np.asarray(labels)
-    n = labels.shape[0]
-    srt = np.sort(p, axis=1)
-    base = srt[:, -1] if confidence == "max_prob" else srt[:, -1] - (srt[:, -2] if p.shape[1] > 1 else 0.0)
-    p_y = p[np.arange(n), labels]
-    conf = np.where(p_y >= srt[:, -1], base, 0.0)
-    big_n = np.zeros(n)
-    taken = np.zeros(n, dtype=bool)
-    active = sorted(set(labels.tolist()))
-    given = dict.fromkeys(active, 0)
-    first_size = None
-    free = not balance
-    picks, gains = [], []
-    for i in range(budget):
-        allowed = ~taken
-        switch = False
-        if not free:
-            t = active[i % len(active)]
-            while not np.any((labels == t) & ~taken):
-                if first_size is None:
-                    first_size = int(np.sum(labels == t))
-                active.remove(t)
-                t = active[i % len(active)]
-                if given[t] > 1.5 * first_size:
-                    switch = True
-            allowed &= labels == t
-        if objective == "published":
-            score = np.tanh((big_n + conf) / eta) - np.tanh(big_n / eta)
-        else:
-            after = np.tanh((big_n[:, None] + w * conf[None, :]) / eta)
-            score = (after - np.tanh(big_n / eta)[:, None]).sum(axis=0)
-        score = np.where(allowed, score, -np.inf)
-        best = score.max()
-        tied = np.flatnonzero(score >= best - 1e-12 * max(abs(best), 1e-300))
-        pick = int(min(tied, key=lambda s: (-p_y[s], s)))
-        picks.append(pick)
-        gains.append(float(score[pick]))
-        taken[pick] = True
-        given[int(labels[pick])] += 1
-        big_n = big_n + w[:, pick] * conf[pick]
-        if switch:
-            free = True
-    return np.array(picks), np.array(gains), big_n, conf
+    p_y = p[np.arange(labels.shape[0]), labels]
+    conf = np.where(p_y >= p.max(axis=1), conf_of(p, confidence), 0.0)
+    picks, gains, big_n, _, conf = oracle_select(
+        emb, p, labels, budget, tau=tau, eta=eta, balance=balance, objective_kind=objective,
+        conf=conf, prefer=p_y,
+    )
+    return picks, gains, big_n, conf
 
 
 def random_signals(seed: int, n: int, dim: int, classes: int, agree_share: float = 0.5) -> Signals:
