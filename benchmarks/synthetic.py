@@ -13,6 +13,24 @@ import numpy as np
 from prune4rel import Signals
 
 
+def _layout(
+    rng: np.random.Generator, n: int, dim: int, classes: int, sub_clusters: int
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Clean class and sub-cluster of each point, sub-cluster directions, per-point spread."""
+    clean = rng.integers(0, classes, size=n)
+    sub = rng.integers(0, sub_clusters, size=n)
+    class_dirs = rng.normal(size=(classes, dim)).astype(np.float32)
+    sub_dirs = class_dirs[:, None, :] + 0.7 * rng.normal(size=(classes, sub_clusters, dim)).astype(np.float32)
+    spread = np.exp(rng.normal(np.log(0.012), 0.35, size=n)).astype(np.float32)
+    return clean, sub, sub_dirs, spread
+
+
+def _points(rng: np.random.Generator, base: np.ndarray, spread: np.ndarray) -> np.ndarray:
+    """Points scattered around their sub-cluster directions ``base`` (rows), float32."""
+    scale = np.linalg.norm(base, axis=1, keepdims=True)
+    return base + spread[:, None] * scale * rng.normal(size=base.shape).astype(np.float32)
+
+
 def clustered_signals(
     n: int = 50_000,
     dim: int = 512,
@@ -23,19 +41,11 @@ def clustered_signals(
 ) -> Signals:
     """Signals with ``n`` clustered ``dim``-d float32 embeddings and ``classes`` classes."""
     rng = np.random.default_rng(seed)
-    clean = rng.integers(0, classes, size=n)
-    sub = rng.integers(0, sub_clusters, size=n)
-    class_dirs = rng.normal(size=(classes, dim)).astype(np.float32)
-    sub_dirs = class_dirs[:, None, :] + 0.7 * rng.normal(size=(classes, sub_clusters, dim)).astype(np.float32)
-    spread = np.exp(rng.normal(np.log(0.012), 0.35, size=n)).astype(np.float32)
+    clean, sub, sub_dirs, spread = _layout(rng, n, dim, classes, sub_clusters)
     emb = np.empty((n, dim), dtype=np.float32)
     for lo in range(0, n, 8192):
         hi = min(lo + 8192, n)
-        base = sub_dirs[clean[lo:hi], sub[lo:hi]]
-        scale = np.linalg.norm(base, axis=1, keepdims=True)
-        emb[lo:hi] = base + spread[lo:hi, None] * scale * rng.normal(size=(hi - lo, dim)).astype(
-            np.float32
-        ) * np.sqrt(1.0 / 1.0)
+        emb[lo:hi] = _points(rng, sub_dirs[clean[lo:hi], sub[lo:hi]], spread[lo:hi])
     flip = rng.random(n) < noise
     labels = np.where(flip, rng.integers(0, classes, size=n), clean)
     logits = rng.normal(0, 1, size=(n, classes))
@@ -76,18 +86,12 @@ def clustered_arrays(
         Max softmax probability of each example.
     """
     rng = np.random.default_rng(seed)
-    clean = rng.integers(0, classes, size=n)
-    sub = rng.integers(0, sub_clusters, size=n)
-    class_dirs = rng.normal(size=(classes, dim)).astype(np.float32)
-    sub_dirs = class_dirs[:, None, :] + 0.7 * rng.normal(size=(classes, sub_clusters, dim)).astype(np.float32)
-    spread = np.exp(rng.normal(np.log(0.012), 0.35, size=n)).astype(np.float32)
+    clean, sub, sub_dirs, spread = _layout(rng, n, dim, classes, sub_clusters)
     emb = np.empty((n, dim), dtype=np.float32) if out is None else out
     conf = np.empty(n, dtype=np.float64)
     for lo in range(0, n, chunk):
         hi = min(lo + chunk, n)
-        base = sub_dirs[clean[lo:hi], sub[lo:hi]]
-        scale = np.linalg.norm(base, axis=1, keepdims=True)
-        emb[lo:hi] = base + spread[lo:hi, None] * scale * rng.normal(size=(hi - lo, dim)).astype(np.float32)
+        emb[lo:hi] = _points(rng, sub_dirs[clean[lo:hi], sub[lo:hi]], spread[lo:hi])
         logits = rng.normal(0, 1, size=(hi - lo, classes))
         logits[np.arange(hi - lo), clean[lo:hi]] += rng.uniform(0.5, 5.0, size=hi - lo)
         probs = np.exp(logits - logits.max(axis=1, keepdims=True))
