@@ -48,13 +48,9 @@ configs = st.builds(
 )
 
 
-@settings(max_examples=120, deadline=None, suppress_health_check=[HealthCheck.too_slow])
-@given(problem=problems, cfg=configs, backend=st.sampled_from(["graph", "dense"]), data=st.data())
-def test_matches_oracle_on_generic_inputs(problem, cfg, backend, data):
-    sig = random_problem(**problem)
-    budget = data.draw(st.integers(1, sig.n))
-    sel = Prune4ReL(backend=backend, **cfg).select(sig, budget)
-    picks, gains, nbr_conf, w, conf = oracle_select(
+def oracle_for(sig, budget, cfg):
+    """The brute-force oracle on ``sig`` with a hypothesis-drawn selector config."""
+    return oracle_select(
         sig.embeddings,
         sig.probs,
         sig.labels,
@@ -65,6 +61,15 @@ def test_matches_oracle_on_generic_inputs(problem, cfg, backend, data):
         balance=cfg["balance"],
         objective_kind=cfg["objective"],
     )
+
+
+@settings(max_examples=120, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(problem=problems, cfg=configs, backend=st.sampled_from(["graph", "dense"]), data=st.data())
+def test_matches_oracle_on_generic_inputs(problem, cfg, backend, data):
+    sig = random_problem(**problem)
+    budget = data.draw(st.integers(1, sig.n))
+    sel = Prune4ReL(backend=backend, **cfg).select(sig, budget)
+    picks, gains, nbr_conf, w, conf = oracle_for(sig, budget, cfg)
     np.testing.assert_array_equal(sel.indices, picks)
     np.testing.assert_allclose(sel.gains, gains, rtol=1e-6, atol=1e-9)
     np.testing.assert_allclose(sel.extras["neighborhood_confidence"], nbr_conf, rtol=1e-6, atol=1e-9)
@@ -104,17 +109,7 @@ def test_duplicates_and_zero_vectors(problem, duplicates, zeros, cfg, backend, d
     sig = random_problem(**problem, duplicates=duplicates, zeros=zeros)
     budget = data.draw(st.integers(1, sig.n))
     sel = Prune4ReL(backend=backend, **cfg).select(sig, budget)
-    _, gains, _, _w, conf = oracle_select(
-        sig.embeddings,
-        sig.probs,
-        sig.labels,
-        budget,
-        tau=cfg["tau"],
-        eta=cfg["eta"],
-        confidence=cfg["confidence"],
-        balance=cfg["balance"],
-        objective_kind=cfg["objective"],
-    )
+    _, gains, _, _w, conf = oracle_for(sig, budget, cfg)
     assert len(set(sel.indices.tolist())) == budget
     np.testing.assert_allclose(sel.gains, gains, rtol=1e-6, atol=1e-9)
     nbr = sel.extras["neighborhood_confidence"]
