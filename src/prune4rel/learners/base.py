@@ -24,7 +24,7 @@ import math
 import time
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Iterator, Sequence
-from contextlib import contextmanager, nullcontext
+from contextlib import AbstractContextManager, contextmanager, nullcontext
 from dataclasses import dataclass
 from typing import Any, ClassVar
 
@@ -38,7 +38,7 @@ from prune4rel.data import Augment, InputPipeline, NoisyDataset, default_augment
 from prune4rel.learners.callbacks import Callback
 from prune4rel.models import build_model
 
-__all__ = ["Batch", "Learner", "ModelSpec"]
+__all__ = ["Batch", "Learner", "ModelSpec", "TrainingLoop"]
 
 #: A model given as a registry name, a ready module, or a factory ``f(dataset) -> module``.
 ModelSpec = str | nn.Module | Callable[[NoisyDataset], nn.Module]
@@ -75,6 +75,31 @@ def _positive(name: str, value: Any, integer: bool = False, allow_zero: bool = F
         kind = "integer" if integer else "number"
         bound = ">= 0" if allow_zero else "> 0"
         raise ValueError(f"`{name}` must be a {kind} {bound}, got {value!r}")
+
+
+class TrainingLoop:
+    """How :meth:`Learner.fit` cuts an epoch into batches and runs it; the hook for
+    data-parallel training.
+
+    This default is one process: the epoch's indices are shuffled with the learner's
+    generator and cut into ``ceil(m / batch_size)`` near-equal batches.
+    :class:`prune4rel.distributed.ddp.DDPLoop` instead gives each process its share of every
+    batch and wraps the network in ``DistributedDataParallel`` for the epoch. Learners that
+    override :meth:`Learner._train_epoch` (DivideMix) do not call :meth:`batches`.
+    """
+
+    def steps_per_epoch(self, learner: Learner, m: int) -> int:
+        """Optimisation steps of one epoch over ``m`` examples (sets the lr schedule)."""
+        return max(1, math.ceil(m / learner.batch_size))
+
+    def batches(self, learner: Learner, idx: torch.Tensor) -> Sequence[torch.Tensor]:
+        """This epoch's batches of dataset indices (int64 tensors), in training order."""
+        order = idx[torch.randperm(idx.numel(), generator=learner._gen).to(idx.device)]
+        return torch.tensor_split(order, self.steps_per_epoch(learner, idx.numel()))
+
+    def epoch(self, learner: Learner) -> AbstractContextManager[None]:
+        """Context around one training epoch (:meth:`Learner._train_epoch`)."""
+        return nullcontext()
 
 
 class Learner(ABC):
@@ -122,6 +147,8 @@ class Learner(ABC):
     name: ClassVar[str] = "learner"
     #: whether :meth:`_train_step` needs ``Batch.x_strong``
     uses_strong_view: bool = False
+    #: batching of each epoch; replaced per instance for data-parallel training
+    training_loop: TrainingLoop = TrainingLoop()
 
     def __init__(
         self,
@@ -347,11 +374,9 @@ class Learner(ABC):
         """One pass over ``idx`` in a seeded random order; returns the epoch's log."""
         assert self.model is not None
         self.model.train()
-        order = idx[torch.randperm(idx.numel(), generator=self._gen).to(idx.device)]
-        n_batches = max(1, math.ceil(idx.numel() / self.batch_size))
         loss_sum, hits, seen = 0.0, 0, 0
         step = step0
-        for bidx in torch.tensor_split(order, n_batches):
+        for bidx in self.training_loop.batches(self, idx):
             factor = self._lr_factor(step, total_steps)
             for opt, scheduled in optimizers:
                 if scheduled:
@@ -441,7 +466,7 @@ class Learner(ABC):
             pending, self._pending_state = self._pending_state, None
             first = self._restore_state(pending, optimizers, idx_np, int(epochs))
         self._fit_progress = {"epoch": first, "epochs": int(epochs), "indices": _fingerprint(idx_np)}
-        n_batches = max(1, math.ceil(idx_np.size / self.batch_size))
+        n_batches = self.training_loop.steps_per_epoch(self, idx_np.size)
         total = int(epochs) * n_batches
         for cb in callbacks:
             cb.on_fit_start(self, dataset, idx_np, int(epochs))
@@ -452,7 +477,8 @@ class Learner(ABC):
         )
         for e in bar:
             start = time.perf_counter()
-            log = self._train_epoch(self._epochs_done, idx, optimizers, e * n_batches, total, callbacks)
+            with self.training_loop.epoch(self):
+                log = self._train_epoch(self._epochs_done, idx, optimizers, e * n_batches, total, callbacks)
             log = {"epoch": self._epochs_done, **log, "seconds": time.perf_counter() - start}
             if self._clean is not None:
                 log["relabel_acc"] = self.relabel_accuracy(idx_np)
