@@ -14,7 +14,7 @@ import yaml
 
 from prune4rel._io import atomic_save_npy, atomic_write_json
 from prune4rel.selection import available_selectors, get_selector
-from prune4rel.selection.base import selector_class
+from prune4rel.selection.base import Selection, selector_class
 from prune4rel.signals import Signals
 
 
@@ -26,6 +26,25 @@ def _parse_params(pairs: tuple[str, ...]) -> dict[str, Any]:
             raise click.BadParameter(f"expected KEY=VALUE, got {pair!r}", param_hint="--param")
         params[key.strip()] = yaml.safe_load(raw)
     return params
+
+
+def _select_on_ray(
+    signals: Path,
+    embeddings_path: Path | None,
+    method: str,
+    budget: int | float,
+    address: str | None,
+    sharding: dict[str, Any],
+    params: dict[str, Any],
+) -> tuple[Signals, Selection]:
+    """``select --ray``: Prune4ReL over Ray shards, embeddings from the file when given."""
+    from prune4rel.distributed.ray_select import ray_select
+
+    if selector_class(method).name != "prune4rel":
+        raise ValueError(f"--ray runs --method prune4rel only, got {method!r}")
+    data = Signals.load(signals)
+    source = data.embeddings if embeddings_path is None else embeddings_path
+    return data, ray_select(source, data.labels, data.probs, budget, address=address, **sharding, **params)
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -79,6 +98,11 @@ def methods() -> None:
     type=click.Path(exists=True, dir_okay=False, path_type=Path),
     help="An (n, d) .npy file, read memory-mapped, that replaces the embeddings of SIGNALS.",
 )
+@click.option("--ray", "use_ray", is_flag=True, help="prune4rel sharded over Ray tasks (GreeDi-style merge).")
+@click.option("--ray-address", metavar="ADDR", help="Ray cluster (implies --ray); default: local.")
+@click.option("--shards", type=click.IntRange(min=1), help="--ray: number of shards (default 4).")
+@click.option("--partition", type=click.Choice(["class", "kmeans"]), help="--ray: by class or k-means.")
+@click.option("--alpha", type=float, help="--ray: candidates per shard, x its budget share (default 2).")
 @click.option("--quiet", is_flag=True, help="No progress bars.")
 def select(
     signals: Path,
@@ -88,6 +112,11 @@ def select(
     extra: tuple[str, ...],
     quiet: bool,
     embeddings_path: Path | None,
+    use_ray: bool,
+    ray_address: str | None,
+    shards: int | None,
+    partition: str | None,
+    alpha: float | None,
     **options: Any,
 ) -> None:
     """Select a subset from a SIGNALS file (written by Signals.save or warm-up).
@@ -96,22 +125,36 @@ def select(
     it (OUT with suffix .json). With --embeddings, the embeddings come from a memory-mapped
     .npy file instead (large embeddings need not be stored in, nor loaded from, SIGNALS:
     save the signals with a placeholder such as an (n, 1) zero column).
+
+    With --ray (or --ray-address), Prune4ReL runs sharded over Ray tasks
+    (prune4rel.distributed.ray_select; --seed seeds the k-means partition); with
+    --embeddings each task reads only its rows of the file.
     """
     params = {k: v for k, v in options.items() if v is not None}
     params.update(_parse_params(extra))
     if fraction > 1 and not float(fraction).is_integer():
         raise click.BadParameter("a value above 1 must be a whole count", param_hint="--fraction")
     budget: int | float = fraction if fraction <= 1 else int(fraction)
+    chosen = (("shards", shards), ("partition", partition), ("alpha", alpha))
+    sharding = {k: v for k, v in chosen if v is not None}
+    use_ray = use_ray or ray_address is not None
+    if sharding and not use_ray:
+        raise click.UsageError("--shards, --partition and --alpha need --ray")
     try:
-        selector = get_selector(method, **params)
-        if "progress" in selector.get_params() and "progress" not in params:
-            selector.progress = not quiet  # type: ignore[attr-defined]
-        data = Signals.load(signals)
-        if embeddings_path is not None:
-            mapped = np.load(embeddings_path, mmap_mode="r", allow_pickle=False)
-            data = dataclasses.replace(data, embeddings=mapped)
-        result = selector.select(data, budget)
-    except ValueError as exc:
+        if use_ray:
+            data, result = _select_on_ray(
+                signals, embeddings_path, method, budget, ray_address, sharding, params
+            )
+        else:
+            selector = get_selector(method, **params)
+            if "progress" in selector.get_params() and "progress" not in params:
+                selector.progress = not quiet  # type: ignore[attr-defined]
+            data = Signals.load(signals)
+            if embeddings_path is not None:
+                mapped = np.load(embeddings_path, mmap_mode="r", allow_pickle=False)
+                data = dataclasses.replace(data, embeddings=mapped)
+            result = selector.select(data, budget)
+    except (ValueError, ImportError) as exc:
         raise click.ClickException(str(exc)) from exc
     atomic_save_npy(out, result.indices)
     summary = {

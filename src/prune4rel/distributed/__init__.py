@@ -4,3 +4,7 @@ This layer sits on top of ``selection``, ``neighbors`` and ``scoring``; nothing 
 it. Ray and ``torch.distributed`` are imported only inside the functions that need them, so
 ``import prune4rel.distributed`` works without Ray installed.
 """
+
+from prune4rel.distributed.ray_select import PARTITIONS, ray_select
+
+__all__ = ["PARTITIONS", "ray_select"]
