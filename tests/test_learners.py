@@ -1,13 +1,28 @@
-"""Learners: training lowers the loss, ELR/SOP+ re-label a noisy problem, seeding, subsets."""
+"""Learners: training lowers the loss, ELR/SOP+ re-label a noisy problem, seeding, subsets,
+storage dtype and device of the per-example state."""
 
 from __future__ import annotations
+
+import copy
+import io
 
 import numpy as np
 import pytest
 import torch
 
 from prune4rel.data import NoisyDataset, from_arrays, symmetric_noise
-from prune4rel.learners import CE, ELR, SOP, Callback, EpochRecorder, SOPPlus, get_learner
+from prune4rel.learners import (
+    CE,
+    ELR,
+    SOP,
+    Callback,
+    DivideMix,
+    EpochRecorder,
+    Learner,
+    LearnerStateError,
+    SOPPlus,
+    get_learner,
+)
 
 COMMON = {"model": "mlp", "lr": 0.05, "batch_size": 64, "num_threads": 1, "seed": 0}
 
@@ -146,3 +161,129 @@ def test_image_learner_with_strong_view() -> None:
     learner.fit(ds, epochs=2, progress=False)
     probs, emb = learner.predict(ds.x_test)
     assert probs.shape == (10, 3) and emb.shape[0] == 10
+
+
+# ---------------------------------------------------------------------- per-example state storage
+#: learner -> (constructor arguments, names of its floating per-example tensors)
+STATEFUL = {
+    "elr": ({}, ("targets",)),
+    "sop+": ({"relabel": "noise"}, ("u", "v")),
+    "dividemix": ({**DivideMix.SMALL_DATA, "warmup_epochs": 1}, ("_clean_prob", "_targets")),
+}
+
+
+def _fit(name: str, ds: NoisyDataset, epochs: int = 3, **kw: object) -> Learner:
+    learner = get_learner(name, **{**COMMON, **STATEFUL[name][0], **kw})
+    learner.fit(ds, np.arange(0, 300), epochs=epochs, progress=False)
+    return learner
+
+
+def _state_tensors(learner: Learner) -> dict[str, torch.Tensor]:
+    """The learner's tensors that are not the bound dataset, i.e. its per-example state."""
+    skip = learner._DATA_ATTRIBUTES
+    return {k: v for k, v in vars(learner).items() if isinstance(v, torch.Tensor) and k not in skip}
+
+
+@pytest.mark.parametrize("name", list(STATEFUL))
+def test_default_state_is_float32_on_the_training_device(noisy_blobs: NoisyDataset, name: str) -> None:
+    default = _fit(name, noisy_blobs)
+    explicit = _fit(name, noisy_blobs, state_dtype="float32", state_device="auto")
+    np.testing.assert_array_equal(default.predict(noisy_blobs)[0], explicit.predict(noisy_blobs)[0])
+    np.testing.assert_array_equal(default.corrected_labels(), explicit.corrected_labels())
+    tensors = _state_tensors(default)
+    assert tensors.keys() == _state_tensors(explicit).keys()
+    for key, value in tensors.items():
+        assert value.device == default.device
+        np.testing.assert_array_equal(value.cpu().numpy(), _state_tensors(explicit)[key].cpu().numpy(), key)
+    for key in STATEFUL[name][1]:
+        assert tensors[key].dtype == torch.float32
+
+
+@pytest.mark.parametrize("dtype", ["float16", "bfloat16"])
+@pytest.mark.parametrize("name", list(STATEFUL))
+def test_low_precision_state_is_stored_in_its_dtype(noisy_blobs: NoisyDataset, name: str, dtype: str) -> None:
+    learner = _fit(name, noisy_blobs, epochs=2, state_dtype=dtype, state_device="cpu")
+    tensors = _state_tensors(learner)
+    for key in STATEFUL[name][1]:
+        assert tensors[key].dtype == getattr(torch, dtype) and tensors[key].device.type == "cpu", key
+    floating = {k for k, v in tensors.items() if v.is_floating_point()}
+    assert floating == set(STATEFUL[name][1])  # no per-example float tensor escapes the option
+    assert learner.corrected_labels().shape == (noisy_blobs.n,)
+    assert learner.predict(noisy_blobs)[0].dtype == np.float32
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")
+@pytest.mark.parametrize("name", list(STATEFUL))
+def test_state_on_cpu_while_training_on_gpu(noisy_blobs: NoisyDataset, name: str) -> None:
+    learner = _fit(name, noisy_blobs, epochs=2, device="cuda", state_device="cpu", state_dtype="float16")
+    for key in STATEFUL[name][1]:
+        assert getattr(learner, key).device.type == "cpu"
+    assert next(learner.model.parameters()).device.type == "cuda"
+    assert learner.relabel_accuracy() > 0
+
+
+@pytest.mark.parametrize(("name", "dtype"), [("elr", "float16"), ("sop+", "float16"), ("sop+", "bfloat16")])
+def test_relabeling_with_low_precision_state(noisy_blobs: NoisyDataset, name: str, dtype: str) -> None:
+    given_acc = 1.0 - noisy_blobs.noise_rate()  # 0.6
+    learner = get_learner(name, **COMMON, state_dtype=dtype)
+    learner.fit(noisy_blobs, epochs=30, progress=False)
+    relabel = learner.relabel_accuracy()
+    assert relabel > given_acc + 0.25, (relabel, given_acc)
+
+
+def test_sop_noise_parameters_learn_in_float16(noisy_blobs: NoisyDataset) -> None:
+    # the N(0, 1e-8^2) start is below float16's smallest subnormal: stored unscaled, u and v
+    # would stay 0 and SOP would never re-label through its noise estimate
+    learner = SOP(**COMMON, relabel="noise", state_dtype="float16")
+    learner.fit(noisy_blobs, epochs=30, progress=False)
+    assert learner.u.dtype == learner.v.dtype == torch.float16
+    assert torch.isfinite(learner.u).all() and torch.isfinite(learner.v).all()
+    s = learner.noise_estimate().abs().sum(1).cpu().numpy()
+    wrong = noisy_blobs.noisy_labels != noisy_blobs.clean_labels
+    assert s[wrong].mean() > 3 * s[~wrong].mean()
+    assert learner.relabel_accuracy() > 1 - noisy_blobs.noise_rate() + 0.1
+
+
+def test_state_dict_round_trip_keeps_state_dtype(noisy_blobs: NoisyDataset) -> None:
+    class Snapshot(Callback):
+        saved = b""
+
+        def on_epoch_end(self, learner, epoch, logs):  # type: ignore[no-untyped-def]
+            if epoch == 0:
+                buffer = io.BytesIO()
+                torch.save(copy.deepcopy(learner.state_dict()), buffer)
+                self.saved = buffer.getvalue()
+
+    kw = {**COMMON, "relabel": "noise", "state_dtype": "float16"}
+    snap = Snapshot()
+    full = SOPPlus(**kw)
+    full.fit(noisy_blobs, epochs=3, progress=False, callbacks=[snap])
+    state = torch.load(io.BytesIO(snap.saved), weights_only=True)
+    assert state["tensors"]["u"].dtype == state["tensors"]["v"].dtype == torch.float16
+    resumed = SOPPlus(**kw)
+    resumed.load_state_dict(state)
+    assert [log["epoch"] for log in resumed.fit(noisy_blobs, epochs=3, progress=False)] == [1, 2]
+    assert resumed.u.dtype == resumed.v.dtype == torch.float16
+    assert torch.equal(resumed.u, full.u) and torch.equal(resumed.v, full.v)
+    np.testing.assert_array_equal(resumed.corrected_labels(), full.corrected_labels())
+    np.testing.assert_array_equal(resumed.predict(noisy_blobs)[0], full.predict(noisy_blobs)[0])
+    other = SOPPlus(**{**kw, "state_dtype": "float32"})
+    other.load_state_dict(state)
+    with pytest.raises(LearnerStateError, match="float16"):
+        other.fit(noisy_blobs, epochs=3, progress=False)
+
+
+@pytest.mark.parametrize(
+    ("kw", "name"),
+    [
+        ({"state_dtype": "float64"}, "state_dtype"),
+        ({"state_dtype": "half"}, "state_dtype"),
+        ({"state_dtype": torch.float16}, "state_dtype"),
+        ({"state_device": "cuda"}, "state_device"),
+        ({"state_device": 0}, "state_device"),
+    ],
+)
+def test_state_option_errors(kw: dict, name: str) -> None:
+    for cls in (CE, ELR, SOPPlus, DivideMix):
+        with pytest.raises(ValueError, match=f"`{name}`"):
+            cls(**kw)

@@ -11,7 +11,7 @@ True
 
 from typing import Any
 
-from prune4rel.learners.base import Batch, Learner, ModelSpec
+from prune4rel.learners.base import Batch, Learner, LearnerStateError, ModelSpec
 from prune4rel.learners.callbacks import Callback, EpochRecorder
 from prune4rel.learners.ce import CE
 from prune4rel.learners.elr import ELR
@@ -26,6 +26,7 @@ __all__ = [
     "Callback",
     "EpochRecorder",
     "Learner",
+    "LearnerStateError",
     "ModelSpec",
     "SOPPlus",
     "get_learner",

@@ -43,6 +43,11 @@ __all__ = ["Batch", "Learner", "ModelSpec", "TrainingLoop"]
 #: A model given as a registry name, a ready module, or a factory ``f(dataset) -> module``.
 ModelSpec = str | nn.Module | Callable[[NoisyDataset], nn.Module]
 _SCHEDULES = ("constant", "cosine", "triangle")
+#: storage dtypes of the per-example state (``state_dtype``)
+_STATE_DTYPES: dict[str, torch.dtype] = {
+    "float32": torch.float32, "float16": torch.float16, "bfloat16": torch.bfloat16,
+}
+_STATE_DEVICES = (None, "auto", "cpu")
 
 
 @dataclass
@@ -75,6 +80,11 @@ def _positive(name: str, value: Any, integer: bool = False, allow_zero: bool = F
         kind = "integer" if integer else "number"
         bound = ">= 0" if allow_zero else "> 0"
         raise ValueError(f"`{name}` must be a {kind} {bound}, got {value!r}")
+
+
+class LearnerStateError(ValueError):
+    """A :meth:`Learner.state_dict` that does not fit the learner or the ``fit`` call
+    resuming from it; raised at the start of that ``fit``, before any epoch runs."""
 
 
 class TrainingLoop:
@@ -142,6 +152,16 @@ class Learner(ABC):
         CPU threads torch may use inside :meth:`fit` and :meth:`predict` (restored
         afterwards). Small models on a busy machine train many times faster with 1 thread
         than with several; None leaves torch's setting alone.
+    state_dtype : {"float32", "float16", "bfloat16"}
+        Storage dtype of the per-example state (SOP's ``u``/``v``, ELR's targets, DivideMix's
+        clean probabilities and targets; each learner documents its bytes per example).
+        Each batch gathers its rows to ``device`` as float32, does the math there and
+        stores the result back rounded to this dtype. "float16" halves the memory of
+        "float32"; "bfloat16" does too and keeps float32's exponent range, with 8 bits of
+        precision instead of float16's 11. Boolean flags and labels keep their dtypes.
+    state_device : {None, "auto", "cpu"}
+        Where the per-example state lives: None / "auto" = ``device``; "cpu" keeps it in
+        host memory when training on a GPU (only each batch's rows travel to the GPU).
     """
 
     name: ClassVar[str] = "learner"
@@ -171,6 +191,8 @@ class Learner(ABC):
         eval_batch_size: int = 1024,
         model_kwargs: dict[str, Any] | None = None,
         num_threads: int | None = None,
+        state_dtype: str = "float32",
+        state_device: str | None = None,
     ) -> None:
         _positive("batch_size", batch_size, integer=True)
         if num_threads is not None:
@@ -188,6 +210,10 @@ class Learner(ABC):
             raise ValueError(f"`warmup_fraction` must be in [0, 1), got {warmup_fraction!r}")
         if not (augment is None or augment == "auto" or isinstance(augment, Augment)):
             raise ValueError(f"`augment` must be 'auto', None or an Augment, got {augment!r}")
+        if not isinstance(state_dtype, str) or state_dtype not in _STATE_DTYPES:
+            raise ValueError(f"`state_dtype` must be one of {list(_STATE_DTYPES)}, got {state_dtype!r}")
+        if not (state_device is None or isinstance(state_device, str)) or state_device not in _STATE_DEVICES:
+            raise ValueError(f"`state_device` must be one of {list(_STATE_DEVICES)}, got {state_device!r}")
         self.model_spec = model
         self.batch_size = int(batch_size)
         self.lr = float(lr)
@@ -206,6 +232,8 @@ class Learner(ABC):
         self.eval_batch_size = int(eval_batch_size)
         self.model_kwargs = dict(model_kwargs or {})
         self.num_threads = None if num_threads is None else int(num_threads)
+        self.state_dtype = _STATE_DTYPES[state_dtype]
+        self.state_device = torch.device("cpu") if state_device == "cpu" else self.device
         self.reset()
 
     # ------------------------------------------------------------------ lifecycle
@@ -303,6 +331,31 @@ class Learner(ABC):
 
     def _init_state(self, n: int, num_classes: int) -> None:  # noqa: B027 - optional hook
         """Allocate per-example state for ``n`` dataset examples (default: none)."""
+
+    # ------------------------------------------------------------------ per-example state
+    def _new_state(self, *shape: int, fill: float = 0.0, dtype: torch.dtype | None = None) -> torch.Tensor:
+        """A per-example tensor of ``shape`` filled with ``fill``, on ``state_device``, in
+        ``state_dtype`` (or ``dtype``, e.g. ``torch.bool`` for flags)."""
+        return torch.full(shape, fill, dtype=dtype or self.state_dtype, device=self.state_device)
+
+    def _state_rows(self, state: torch.Tensor, idx: torch.Tensor, scale: float = 1.0) -> torch.Tensor:
+        """Rows ``idx`` (dataset indices, shape (B,)) of a per-example tensor ``state`` of
+        shape (N, ...), as a new float32 tensor (B, ...) on ``device``, divided by ``scale``."""
+        rows = state[idx.to(state.device)].to(self.device, torch.float32)
+        return rows / scale if scale != 1.0 else rows
+
+    def _set_state_rows(
+        self, state: torch.Tensor, idx: torch.Tensor, values: torch.Tensor, scale: float = 1.0
+    ) -> None:
+        """Store ``values`` (B, ...) times ``scale`` into rows ``idx`` (B,) of ``state``
+        (N, ...), rounded to its dtype; a value beyond a 16-bit dtype's range saturates at
+        its largest finite value instead of becoming infinite."""
+        if scale != 1.0:
+            values = values * scale
+        if values.dtype != state.dtype:
+            big = torch.finfo(state.dtype).max
+            values = values.clamp(-big, big).to(state.dtype)
+        state[idx.to(state.device)] = values.to(state.device)
 
     # ------------------------------------------------------------------ training
     def _inputs(self, idx: torch.Tensor) -> torch.Tensor:
@@ -665,8 +718,10 @@ class Learner(ABC):
         Raises
         ------
         ValueError
-            When ``state`` is not a learner state of this class (immediately), or when the
-            next ``fit`` differs in indices or epochs (then).
+            When ``state`` is not a learner state of this class (immediately), or, as
+            :class:`LearnerStateError`, when it does not fit the next ``fit`` (then: other
+            indices or epochs, or tensors of other shapes or dtypes, e.g. another
+            ``state_dtype``).
         """
         if not isinstance(state, dict) or state.get("format") != "prune4rel.learner_state":
             raise ValueError("`state` is not a prune4rel learner state (from Learner.state_dict())")
@@ -678,7 +733,23 @@ class Learner(ABC):
         self, state: dict[str, Any], optimizers: list[tuple[torch.optim.Optimizer, bool]],
         idx_np: np.ndarray, epochs: int,
     ) -> int:
-        """Apply a pending :meth:`state_dict`; return the epoch of this fit to continue from."""
+        """Apply a pending :meth:`state_dict`; return the epoch of this fit to continue from.
+
+        Raises
+        ------
+        LearnerStateError
+            When the state does not fit (other indices or epochs, shapes, dtypes, networks,
+            optimizers) or misses an entry; the learner may then be partly overwritten.
+        """
+        try:
+            return self._apply_state(state, optimizers, idx_np, epochs)
+        except (AttributeError, KeyError, TypeError, RuntimeError, ValueError) as exc:
+            raise LearnerStateError(f"the learner state does not fit: {exc}") from exc
+
+    def _apply_state(
+        self, state: dict[str, Any], optimizers: list[tuple[torch.optim.Optimizer, bool]],
+        idx_np: np.ndarray, epochs: int,
+    ) -> int:
         fit = state.get("fit", {})
         if fit.get("epochs") != epochs or fit.get("indices") != _fingerprint(idx_np):
             raise ValueError(
@@ -691,9 +762,9 @@ class Learner(ABC):
         with torch.no_grad():
             for name, value in state["tensors"].items():
                 current = getattr(self, name)
-                if current.shape != value.shape:
-                    raise ValueError(f"state tensor `{name}` has shape {tuple(value.shape)}, "
-                                     f"expected {tuple(current.shape)}")
+                if current.shape != value.shape or current.dtype != value.dtype:
+                    raise ValueError(f"state tensor `{name}` is {value.dtype} {tuple(value.shape)}, "
+                                     f"expected {current.dtype} {tuple(current.shape)}")
                 current.copy_(value)
         for name, value in state["arrays"].items():
             setattr(self, name, value.numpy().copy())

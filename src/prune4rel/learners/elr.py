@@ -34,7 +34,16 @@ class ELR(Learner):
     lam : float
         Weight of the regulariser (paper: 3 on CIFAR-10, 7 on CIFAR-100).
     **kwargs
-        Every argument of :class:`~prune4rel.learners.Learner`.
+        Every argument of :class:`~prune4rel.learners.Learner`, including ``state_dtype``
+        and ``state_device`` for the targets.
+
+    Notes
+    -----
+    Per-example state, for ``C`` classes: the targets (N, C) in ``state_dtype`` and a
+    trained flag (N,) bool, i.e. ``4 C + 1`` bytes per example in float32 and ``2 C + 1``
+    in float16 or bfloat16 (CIFAR-10: 41 vs 21 bytes; 1,000 classes: 4,001 vs 2,001).
+    The regulariser uses each batch's updated targets in float32, before they are rounded
+    to ``state_dtype`` for storage.
     """
 
     name = "elr"
@@ -49,8 +58,8 @@ class ELR(Learner):
         super().__init__(model, **kwargs)
 
     def _init_state(self, n: int, num_classes: int) -> None:
-        self.targets = torch.zeros(n, num_classes, device=self.device)
-        self._seen = torch.zeros(n, dtype=torch.bool, device=self.device)
+        self.targets = self._new_state(n, num_classes)
+        self._seen = self._new_state(n, dtype=torch.bool)
 
     def _train_step(self, batch: Batch, epoch: int) -> tuple[torch.Tensor, torch.Tensor]:
         assert self.model is not None
@@ -58,9 +67,9 @@ class ELR(Learner):
         p = torch.softmax(logits.float(), dim=1).clamp(1e-4, 1.0 - 1e-4)
         with torch.no_grad():
             pd = p / p.sum(dim=1, keepdim=True)
-            self.targets[batch.idx] = self.beta * self.targets[batch.idx] + (1 - self.beta) * pd
-            self._seen[batch.idx] = True
-        t = self.targets[batch.idx]
+            t = self.beta * self._state_rows(self.targets, batch.idx) + (1 - self.beta) * pd
+            self._set_state_rows(self.targets, batch.idx, t)
+            self._seen[batch.idx.to(self._seen.device)] = True
         reg = torch.log(1.0 - (t * p).sum(dim=1)).mean()
         loss = cross_entropy(logits, batch.y, self.label_smoothing) + self.lam * reg
         return loss, logits
@@ -68,5 +77,6 @@ class ELR(Learner):
     def corrected_labels(self) -> np.ndarray:
         """``argmax`` of each trained example's target; the given label if never trained."""
         given = self.given_labels_tensor()
-        out = torch.where(self._seen, self.targets.argmax(dim=1), given)
+        seen, label = self._seen.to(given.device), self.targets.argmax(dim=1).to(given.device)
+        out = torch.where(seen, label, given)
         return out.cpu().numpy().astype(np.int64)
