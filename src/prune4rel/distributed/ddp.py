@@ -1,0 +1,540 @@
+"""Data-parallel warm-up and signal extraction with ``torch.distributed`` (launched by torchrun).
+
+Command line (one machine, two processes; ``--nnodes``/``--rdzv-endpoint`` for several)::
+
+    torchrun --standalone --nproc_per_node 2 -m prune4rel.distributed.ddp \\
+        --config run.yaml --out signals.npz
+
+reads the ``data``, ``warmup``, ``seed`` and ``device`` fields of a
+:class:`~prune4rel.pipeline.RunConfig`, warms the network up on all ranks and writes the
+:class:`~prune4rel.signals.Signals` file once, from rank 0, atomically. Started without
+torchrun (no ``WORLD_SIZE`` in the environment) it runs the ordinary one-process
+:func:`~prune4rel.scoring.warmup`.
+
+Python::
+
+    with distributed(device="auto") as ctx:               # process group from torchrun's env
+        learner = CE(model="mlp", batch_size=64, device=ctx.device, seed=0)
+        signals = ddp_warmup(learner, dataset, epochs=8)  # same Signals on every rank
+        probs, emb = ddp_predict(learner, other_inputs)   # sharded eval-mode pass
+        if ctx.rank == 0:
+            signals.save("signals.npz")
+
+How the work is split
+---------------------
+- **Batches.** ``batch_size`` is the batch of *one* process: the global batch is
+  ``world_size * batch_size``. Each epoch rank 0 shuffles the indices with its learner's
+  generator and broadcasts the order; it is cut into ``S = min(ceil(m / (W * b)), m // W)``
+  near-equal global batches and every global batch into ``W`` contiguous near-equal parts,
+  part ``r`` for rank ``r``. So every example is trained exactly once per epoch on exactly
+  one rank, nothing is dropped or padded, every rank takes the same ``S`` steps (the
+  gradient all-reduce never waits for a missing rank) and per-rank batches differ by at
+  most one example. ``DistributedDataParallel`` averages the ranks' mean-loss gradients,
+  which equals the mean over the global batch when the parts have equal size; with
+  ``W = 2`` and ``b = B / 2`` a step is then the step of one process with batch ``B`` on
+  the same order (checked in the tests, for a network without batch-norm: batch-norm uses
+  per-rank batch statistics, its buffers come from rank 0).
+- **Networks.** Every rank builds the learner with the same seed; DDP broadcasts rank 0's
+  weights and buffers when it wraps the network, so all ranks start, and stay, identical.
+  The wrapper exists only during training epochs: :meth:`Learner.state_dict`, ``predict``
+  and callbacks between epochs see the plain network. Ranks above 0 reseed their learner's
+  generator so that their augmentations differ from rank 0's.
+- **Per-example state** stays indexed by dataset index on every rank. After each epoch
+  every per-example tensor row is copied from the rank that trained that example (an
+  all-reduce of the owner's rows), so all ranks hold the same state. Supported learners
+  (:data:`SUPPORTED_LEARNERS`): CE (no state) and ELR (targets, updated only from the
+  example's own prediction: exact). Not supported: SOP/SOP+ (their per-example ``u``/``v``
+  take a batch-mean gradient and the class-balance term is a batch statistic, so they would
+  follow per-rank rather than global batches) and DivideMix (co-divide fits a mixture to all
+  examples' losses with its own epoch loop).
+- **Records.** Each rank's :class:`~prune4rel.learners.EpochRecorder` holds its own
+  examples' loss, correctness and margin (NaN / False elsewhere); they are summed over the
+  ranks at the end, giving full (E, N) histories. Epoch logs (``loss``,
+  ``train_acc_given``) are the global means.
+- **Extraction.** :func:`ddp_predict` gives rank ``r`` the ``r``-th contiguous shard of the
+  inputs and all-gathers the eval-mode outputs in input order, on every rank.
+
+Backends: "nccl" when the device is CUDA (rank ``r`` uses ``cuda:LOCAL_RANK``), "gloo"
+otherwise; ``backend=`` overrides. Progress bars are shown on rank 0 only.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import math
+import os
+import time
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import click
+import numpy as np
+import torch
+import torch.distributed as dist
+from torch import nn
+from torch.nn.parallel import DistributedDataParallel
+
+from prune4rel.data import NoisyDataset
+from prune4rel.learners import CE, ELR, Callback, EpochRecorder, Learner
+from prune4rel.learners.base import TrainingLoop
+from prune4rel.scoring import warmup
+from prune4rel.signals import Signals
+
+__all__ = [
+    "SUPPORTED_LEARNERS",
+    "DDPLoop",
+    "DistContext",
+    "ddp_predict",
+    "ddp_warmup",
+    "distributed",
+    "main",
+    "shard_epoch",
+]
+
+#: Learner classes that train correctly under DDP -> their per-example state attributes,
+#: kept identical on all ranks after every epoch.
+SUPPORTED_LEARNERS: dict[type[Learner], tuple[str, ...]] = {CE: (), ELR: ("targets", "_seen")}
+
+
+@dataclass(frozen=True)
+class DistContext:
+    """Where this process stands in the job.
+
+    Attributes
+    ----------
+    rank, world_size, local_rank : int
+        From torchrun's ``RANK``, ``WORLD_SIZE``, ``LOCAL_RANK`` (0, 1, 0 in one process).
+    device : torch.device
+        This process's device (``cuda:LOCAL_RANK`` on GPUs).
+    backend : str or None
+        The process group's backend; None for one process.
+    """
+
+    rank: int
+    world_size: int
+    local_rank: int
+    device: torch.device
+    backend: str | None
+
+
+def _world() -> tuple[int, int]:
+    """(rank, world size) of the default process group, (0, 1) without one."""
+    if dist.is_available() and dist.is_initialized():
+        return dist.get_rank(), dist.get_world_size()
+    return 0, 1
+
+
+def _resolve_device(device: str | torch.device, local_rank: int, world_size: int) -> torch.device:
+    if str(device) == "auto":
+        device = "cuda" if torch.cuda.is_available() else "cpu"
+    dev = torch.device(device)
+    if dev.type != "cuda":
+        return dev
+    if not torch.cuda.is_available():
+        raise ValueError(f"`device` is {str(device)!r} but torch sees no CUDA GPU; use 'cpu'")
+    index = local_rank if world_size > 1 else (dev.index or 0)
+    if index >= torch.cuda.device_count():
+        raise ValueError(
+            f"`device` {str(device)!r}: this process needs cuda:{index} (LOCAL_RANK) but only "
+            f"{torch.cuda.device_count()} CUDA device(s) exist; start at most that many processes per node"
+        )
+    return torch.device("cuda", index)
+
+
+@contextmanager
+def distributed(device: str | torch.device = "auto", backend: str | None = None) -> Iterator[DistContext]:
+    """Join the torchrun job described by the environment, and leave it on exit.
+
+    Parameters
+    ----------
+    device : str or torch.device
+        "auto" (CUDA when available), "cpu" or "cuda". Under torchrun, CUDA means
+        ``cuda:LOCAL_RANK``.
+    backend : str, optional
+        Process-group backend; default "nccl" for CUDA, "gloo" for CPU.
+
+    Yields
+    ------
+    DistContext
+        With ``world_size == 1`` and no process group when ``WORLD_SIZE`` is unset or 1
+        (started without torchrun): everything then runs in this one process. A process
+        group that already exists is used as it is and left open.
+
+    Raises
+    ------
+    ValueError
+        For a CUDA device that does not exist, or malformed torchrun variables.
+    """
+    created = False
+    if dist.is_initialized():
+        rank, world = dist.get_rank(), dist.get_world_size()
+        local = int(os.environ.get("LOCAL_RANK", rank))
+    else:
+        try:
+            world = int(os.environ.get("WORLD_SIZE", "1"))
+            rank = int(os.environ.get("RANK", "0"))
+            local = int(os.environ.get("LOCAL_RANK", "0"))
+        except ValueError:
+            raise ValueError("WORLD_SIZE, RANK and LOCAL_RANK must be integers (set by torchrun)") from None
+    dev = _resolve_device(device, local, world)
+    if world > 1 and not dist.is_initialized():
+        backend = backend or ("nccl" if dev.type == "cuda" else "gloo")
+        if dev.type == "cuda":
+            torch.cuda.set_device(dev)
+        dist.init_process_group(backend=backend, rank=rank, world_size=world)
+        created = True
+    ctx = DistContext(rank, world, local, dev, dist.get_backend() if world > 1 else None)
+    try:
+        yield ctx
+    finally:
+        if created:
+            dist.destroy_process_group()
+
+
+def _comm_device(device: torch.device) -> torch.device:
+    """Where collective buffers live: the GPU under nccl, the CPU otherwise."""
+    return device if dist.get_backend() == "nccl" else torch.device("cpu")
+
+
+def _steps(m: int, world_size: int, batch_size: int) -> int:
+    if m < world_size:
+        raise ValueError(f"DDP training needs at least one example per rank: {m} examples, "
+                         f"{world_size} ranks")
+    return max(1, min(math.ceil(m / (world_size * batch_size)), m // world_size))
+
+
+def shard_epoch(order: torch.Tensor, world_size: int, batch_size: int) -> list[tuple[torch.Tensor, ...]]:
+    """Cut one epoch's order into global batches, each split across the ranks.
+
+    Parameters
+    ----------
+    order : Tensor of int64, shape (m,)
+        Dataset indices in training order (``m >= world_size``).
+    world_size : int
+    batch_size : int
+        Per-rank batch size ``b``.
+
+    Returns
+    -------
+    list of tuple of Tensor
+        ``S = min(ceil(m / (world_size * b)), m // world_size)`` entries (steps); entry
+        ``s`` holds ``world_size`` contiguous parts of the ``s``-th of ``S`` near-equal
+        global batches, rank ``r`` trains part ``r``. No part is empty and sizes differ by
+        at most one.
+
+    Raises
+    ------
+    ValueError
+        When ``m < world_size``.
+    """
+    steps = _steps(order.numel(), world_size, batch_size)
+    return [torch.tensor_split(g, world_size) for g in torch.tensor_split(order, steps)]
+
+
+class DDPLoop(TrainingLoop):
+    """The :class:`~prune4rel.learners.TrainingLoop` of one rank of a DDP job.
+
+    Installed on a learner by :func:`ddp_warmup`; see the module docstring for the batching
+    and the per-example state.
+
+    Parameters
+    ----------
+    state : sequence of str
+        The learner's per-example state attributes (tensors with one row per dataset
+        example) to synchronise after each epoch.
+    """
+
+    def __init__(self, state: Sequence[str] = ()) -> None:
+        self.rank, self.world_size = _world()
+        self.state = tuple(state)
+        self.local_count = 0
+        self._owner: torch.Tensor | None = None
+        self._ddp: DistributedDataParallel | None = None
+
+    def steps_per_epoch(self, learner: Learner, m: int) -> int:
+        return _steps(m, self.world_size, learner.batch_size)
+
+    def batches(self, learner: Learner, idx: torch.Tensor) -> list[torch.Tensor]:
+        m = idx.numel()
+        comm = _comm_device(learner.device)
+        if self.rank == 0:
+            perm = torch.randperm(m, generator=learner._gen).to(comm)
+        else:
+            perm = torch.empty(m, dtype=torch.int64, device=comm)
+        dist.broadcast(perm, src=0)
+        parts = shard_epoch(idx[perm.to(idx.device)], self.world_size, learner.batch_size)
+        assert learner._n is not None  # bound by fit before the first epoch
+        owner = torch.zeros(learner._n, dtype=torch.int64, device=idx.device)  # untrained rows: rank 0
+        for step in parts:
+            for r, part in enumerate(step):
+                owner[part] = r
+        self._owner = owner
+        mine = [step[self.rank] for step in parts]
+        self.local_count = sum(b.numel() for b in mine)
+        return mine
+
+    def _wrap(self, model: nn.Module) -> DistributedDataParallel:
+        if self._ddp is None or self._ddp.module is not model:
+            dev = next(model.parameters()).device
+            self._ddp = DistributedDataParallel(model, device_ids=[dev.index] if dev.type == "cuda" else None)
+        return self._ddp
+
+    @contextmanager
+    def epoch(self, learner: Learner) -> Iterator[None]:
+        model = learner.model
+        assert model is not None  # built by fit before the first epoch
+        learner.model = self._wrap(model)
+        try:
+            yield
+        finally:
+            learner.model = model
+        self._sync_state(learner)
+
+    @torch.no_grad()
+    def _sync_state(self, learner: Learner) -> None:
+        """Give every rank each example's state row from the rank that trained it."""
+        if not self.state or self._owner is None:
+            return
+        comm = _comm_device(learner.device)
+        for name in self.state:
+            value: torch.Tensor = getattr(learner, name)
+            mine = (self._owner == self.rank).to(value.device).view(-1, *([1] * (value.ndim - 1)))
+            kept = torch.where(mine, value, torch.zeros((), dtype=value.dtype, device=value.device))
+            # one rank adds its rows, the others zeros: exact in the reduction dtype
+            if value.dtype == torch.bool:
+                buf = kept.to(comm, torch.uint8)
+            elif value.is_floating_point():
+                buf = kept.to(comm, torch.promote_types(value.dtype, torch.float32))
+            else:
+                buf = kept.to(comm)
+            dist.all_reduce(buf)
+            value.copy_(buf.to(value.device, value.dtype))
+
+
+class _GlobalLog(Callback):
+    """Turns each epoch log's ``loss`` / ``train_acc_given`` into means over all ranks."""
+
+    def __init__(self, loop: DDPLoop) -> None:
+        self.loop = loop
+
+    def on_epoch_end(self, learner: Learner, epoch: int, logs: dict[str, Any]) -> None:
+        seen = float(self.loop.local_count)
+        t = torch.tensor([logs["loss"] * seen, logs["train_acc_given"] * seen, seen], dtype=torch.float64)
+        t = t.to(_comm_device(learner.device))
+        dist.all_reduce(t)
+        logs["loss"], logs["train_acc_given"] = float(t[0] / t[2]), float(t[1] / t[2])
+
+
+def _digest(arr: np.ndarray) -> str:
+    return hashlib.sha1(np.ascontiguousarray(arr).tobytes()).hexdigest()[:16]
+
+
+def _check_same_on_all_ranks(what: dict[str, Any]) -> None:
+    """Raise (on every rank, so that none hangs) unless all ranks pass equal ``what``."""
+    everyone: list[Any] = [None] * dist.get_world_size()
+    dist.all_gather_object(everyone, what)
+    for r, other in enumerate(everyone):
+        diff = sorted(k for k in what if other.get(k) != everyone[0].get(k))
+        if diff:
+            raise ValueError(
+                f"DDP ranks disagree on {', '.join(diff)} (rank 0: "
+                f"{[everyone[0][k] for k in diff]}, rank {r}: {[other[k] for k in diff]}); "
+                "every rank must build the same learner on the same dataset"
+            )
+
+
+def _check_supported(learner: Learner) -> tuple[str, ...]:
+    if not isinstance(learner, Learner):
+        raise ValueError(f"`learner` must be a prune4rel Learner, got {type(learner).__name__}")
+    state = SUPPORTED_LEARNERS.get(type(learner))
+    if state is None:
+        names = ", ".join(cls.__name__ for cls in SUPPORTED_LEARNERS)
+        raise ValueError(
+            f"{type(learner).__name__} is not supported under DDP (supported: {names}). SOP/SOP+ "
+            "train per-example parameters with batch-mean gradients and a batch-level balance "
+            "term, and DivideMix co-divides with its own epoch loop; under DDP these would "
+            "follow per-rank batches. Warm up with CE (or ELR), or run in one process"
+        )
+    return state
+
+
+def _sum_over_ranks(arr: np.ndarray, device: torch.device) -> np.ndarray:
+    t = torch.from_numpy(np.ascontiguousarray(arr)).to(_comm_device(device))
+    dist.all_reduce(t)
+    return t.cpu().numpy()
+
+
+def _gather_histories(recorder: EpochRecorder, device: torch.device) -> dict[str, np.ndarray]:
+    """Merge the ranks' (E, N) records: each example's value comes from the rank that
+    trained it (the others hold NaN / False there); never-trained examples stay NaN."""
+    out: dict[str, np.ndarray] = {}
+    for name, arr in (("losses", recorder.losses), ("margins", recorder.margins)):
+        trained = ~np.isnan(arr)
+        total = _sum_over_ranks(np.where(trained, arr, 0.0).astype(np.float32), device)
+        count = _sum_over_ranks(trained.astype(np.uint8), device)
+        out[name] = np.where(count > 0, total, np.nan).astype(np.float32)
+    out["correct"] = _sum_over_ranks(recorder.correct.astype(np.uint8), device) > 0
+    return out
+
+
+def ddp_warmup(
+    learner: Learner,
+    dataset: NoisyDataset,
+    epochs: int,
+    record: bool = True,
+    progress: bool = True,
+) -> Signals:
+    """:func:`~prune4rel.scoring.warmup` with the data sharded over the ranks of a DDP job.
+
+    Call it on every rank, with the same learner arguments (``device`` = this rank's, see
+    :func:`distributed`) and the same dataset. Without a process group (or with one rank)
+    it is exactly :func:`~prune4rel.scoring.warmup`.
+
+    Parameters
+    ----------
+    learner : Learner
+        A :data:`SUPPORTED_LEARNERS` learner; ``batch_size`` is per rank (global batch
+        ``world_size * batch_size``). It keeps its trained weights (identical on all ranks)
+        and is left single-process afterwards.
+    dataset : NoisyDataset
+    epochs : int
+    record : bool
+        Record per-epoch loss, correctness and margin of every example.
+    progress : bool
+        Progress bars (rank 0 only).
+
+    Returns
+    -------
+    Signals
+        The same on every rank: ``labels`` (N,), ``probs`` (N, C) and ``embeddings`` (N, d)
+        from a sharded eval-mode pass, ``losses`` / ``correct`` / ``margins`` (E, N) when
+        ``record``; ``meta`` adds ``world_size`` and ``global_batch_size``.
+
+    Raises
+    ------
+    ValueError
+        For an unsupported learner, ranks that disagree on the learner or dataset, or fewer
+        examples than ranks.
+    """
+    rank, world = _world()
+    if world == 1:
+        return warmup(learner, dataset, epochs, record=record, progress=progress)
+    state = _check_supported(learner)
+    if not isinstance(dataset, NoisyDataset):
+        raise ValueError(f"`dataset` must be a prune4rel NoisyDataset, got {type(dataset).__name__}")
+    settings = {k: v for k, v in vars(learner).items() if isinstance(v, (bool, int, float, str))}
+    _check_same_on_all_ranks({
+        **settings, "learner": type(learner).__name__, "epochs": int(epochs), "record": bool(record),
+        "n": dataset.n, "labels": _digest(dataset.noisy_labels),
+    })
+    start = time.perf_counter()
+    if rank > 0:  # own augmentation stream; the order comes from rank 0
+        learner._gen.manual_seed(int(np.random.SeedSequence([learner.seed, rank]).generate_state(1)[0]))
+    loop = DDPLoop(state)
+    recorder = EpochRecorder() if record else None
+    callbacks: list[Callback] = [_GlobalLog(loop)] + ([recorder] if recorder else [])
+    previous = learner.training_loop
+    learner.training_loop = loop
+    try:
+        learner.fit(dataset, None, epochs, progress=progress and rank == 0, callbacks=callbacks)
+    finally:
+        learner.training_loop = previous
+    extra = _gather_histories(recorder, learner.device) if recorder is not None else {}
+    probs, embeddings = ddp_predict(learner, dataset)
+    return Signals(
+        labels=dataset.noisy_labels,
+        probs=probs,
+        embeddings=embeddings,
+        clean_labels=dataset.clean_labels,
+        meta={
+            "producer": "prune4rel.distributed.ddp",
+            "learner": repr(learner),
+            "epochs": int(epochs),
+            "seed": learner.seed,
+            "dataset": dataset.name,
+            "world_size": world,
+            "global_batch_size": world * learner.batch_size,
+            "seconds": round(time.perf_counter() - start, 3),
+        },
+        **extra,
+    )
+
+
+def ddp_predict(
+    learner: Learner, inputs: np.ndarray | NoisyDataset, batch_size: int | None = None
+) -> tuple[np.ndarray, np.ndarray]:
+    """:meth:`Learner.predict` with the inputs sharded over the ranks.
+
+    Rank ``r`` predicts the ``r``-th of ``world_size`` contiguous near-equal shards; the
+    outputs are all-gathered in input order. Call it on every rank with the same inputs
+    and a learner holding the same weights. One process: plain ``predict``.
+
+    Parameters
+    ----------
+    learner : Learner
+        A fitted learner.
+    inputs : ndarray, shape (N, ...), or NoisyDataset
+        As for :meth:`Learner.predict` (a dataset means its training inputs).
+    batch_size : int, optional
+        Evaluation batch per rank.
+
+    Returns
+    -------
+    probs : ndarray of float32, shape (N, C)
+    embeddings : ndarray of float32, shape (N, d)
+        The same on every rank.
+    """
+    rank, world = _world()
+    if world == 1:
+        return learner.predict(inputs, batch_size)
+    x = inputs.x if isinstance(inputs, NoisyDataset) else np.asarray(inputs)
+    bounds = np.linspace(0, x.shape[0], world + 1).round().astype(np.int64)
+    lo, hi = int(bounds[rank]), int(bounds[rank + 1])
+    # an empty shard still runs one row, so that every rank knows C and d
+    probs, emb = learner.predict(x[lo:hi] if hi > lo else x[:1], batch_size)
+    sizes = np.diff(bounds)
+    comm = _comm_device(learner.device)
+    out = []
+    for arr in (probs, emb):
+        local = torch.zeros((int(sizes.max()), arr.shape[1]), dtype=torch.float32, device=comm)
+        local[: hi - lo] = torch.from_numpy(arr[: hi - lo]).to(comm)
+        parts = [torch.empty_like(local) for _ in range(world)]
+        dist.all_gather(parts, local)
+        out.append(torch.cat([p[: int(s)] for p, s in zip(parts, sizes)]).cpu().numpy())
+    return out[0], out[1]
+
+
+@click.command(context_settings={"help_option_names": ["-h", "--help"]})
+@click.option("--config", "config_path", required=True, type=click.Path(exists=True, dir_okay=False),
+              help="Run config (YAML); its data, warmup, seed and device fields are used.")
+@click.option("--out", required=True, type=click.Path(dir_okay=False, path_type=Path), help="Signals .npz.")
+@click.option("--epochs", type=int, help="Override warmup.epochs.")
+@click.option("--device", help="Override the config's device: cpu, cuda or auto.")
+@click.option("--backend", type=click.Choice(["gloo", "nccl"]), help="Process-group backend.")
+@click.option("--quiet", is_flag=True, help="No progress bars.")
+def main(config_path: str, out: Path, epochs: int | None, device: str | None, backend: str | None,
+         quiet: bool) -> None:
+    """Warm-up on every rank of a torchrun job; rank 0 writes the Signals to OUT."""
+    from prune4rel.learners import get_learner
+    from prune4rel.pipeline import RunConfig, load_dataset  # the entry point sits above the pipeline
+
+    try:
+        config = RunConfig.from_yaml(config_path).with_overrides({"warmup.epochs": epochs})
+        with distributed(device or config.device, backend) as ctx:
+            dataset = load_dataset(config.data)
+            w = config.warmup
+            learner = get_learner(w.learner, model=w.model, device=ctx.device, seed=config.seed, **w.params)
+            signals = ddp_warmup(learner, dataset, w.epochs, progress=not quiet)
+            if ctx.rank == 0:
+                signals.save(out)
+                click.echo(f"wrote {out}: n={signals.n}, epochs={w.epochs}, ranks={ctx.world_size}, "
+                           f"{signals.meta['seconds']:.1f} s")
+    except ValueError as exc:
+        raise click.ClickException(str(exc)) from exc
+
+
+if __name__ == "__main__":
+    main()
