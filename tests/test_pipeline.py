@@ -220,6 +220,102 @@ def test_corrupt_signals_are_redone_with_a_warning(reference_run, arrays_path, t
     assert outputs(tmp_path)["result_uniform_0.4.json"] == outputs(out)["result_uniform_0.4.json"]
 
 
+SIGNAL_ARRAYS = ("labels", "probs", "embeddings", "losses", "correct", "margins", "clean_labels")
+
+
+def assert_same_signals(got: Signals, want: Signals) -> None:
+    for name in SIGNAL_ARRAYS:
+        a, b = getattr(got, name), getattr(want, name)
+        assert a is not None and a.dtype == b.dtype and np.array_equal(a, b), name
+
+
+def warmup_only(arrays_path, **overrides) -> RunConfig:
+    """The reference run's data, warm-up and seed, with one short training after it."""
+    one_job = {"selection.methods": ["uniform"], "selection.fractions": [0.4]}
+    return tiny_config(arrays_path, **{**one_job, **overrides})
+
+
+def test_interrupted_warmup_resumes_to_identical_signals(reference_run, arrays_path, tmp_path):
+    out, _ = reference_run
+    config = warmup_only(arrays_path)
+    with pytest.raises(Interrupt):
+        run_experiment(config, tmp_path, progress=False, warmup_callbacks=[StopAfter(1)])
+    ckpt = tmp_path / "ckpt_warmup.pt"
+    assert ckpt.is_file() and not (tmp_path / "signals.npz").exists()
+    state = torch.load(ckpt, weights_only=True)
+    assert state["epoch"] == 1 and state["recorder"]["losses"].shape == (1, 150)
+    counter = CountEpochs()
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", ResumeWarning)  # a clean resume warns about nothing
+        run_experiment(config, tmp_path, progress=False, warmup_callbacks=[counter])
+    assert counter.count == 1  # only the missing warm-up epoch
+    resumed = Signals.load(tmp_path / "signals.npz")
+    assert_same_signals(resumed, Signals.load(out / "signals.npz"))
+    assert resumed.losses.shape == (2, 150) and resumed.meta["seconds"] > 0
+    assert not ckpt.exists()
+    assert outputs(tmp_path)["result_uniform_0.4.json"] == outputs(out)["result_uniform_0.4.json"]
+
+
+def _truncate(ckpt, other):
+    ckpt.write_bytes(ckpt.read_bytes()[:100])
+
+
+def _other_config(ckpt, other):
+    ckpt.write_bytes((other / "ckpt_warmup.pt").read_bytes())
+
+
+def _edit(change):
+    def damage(ckpt, other):
+        state = torch.load(ckpt, weights_only=True)
+        change(state)
+        torch.save(state, ckpt)
+
+    return damage
+
+
+@pytest.mark.parametrize(
+    ("damage", "why"),
+    [
+        (_truncate, "not a readable checkpoint"),
+        (_other_config, "another configuration"),
+        (_edit(lambda s: s["recorder"].update(losses=s["recorder"]["losses"][:, :10])), "histories"),
+        (_edit(lambda s: s["learner"]["modules"]["model"].popitem()), "learner state does not fit"),
+        (_edit(lambda s: s.pop("learner")), "not a prune4rel learner state"),
+    ],
+    ids=["truncated", "other-config", "bad-recorder", "bad-weights", "no-learner"],
+)
+def test_unusable_warmup_checkpoint_is_ignored_with_a_warning(
+    reference_run, arrays_path, tmp_path, damage, why
+):
+    out, _ = reference_run
+    config = warmup_only(arrays_path)
+    with pytest.raises(Interrupt):
+        run_experiment(config, tmp_path / "run", progress=False, warmup_callbacks=[StopAfter(1)])
+    other = tmp_path / "other"  # a warm-up with another learning rate, stopped at the same epoch
+    with pytest.raises(Interrupt):
+        run_experiment(warmup_only(arrays_path, **{"warmup.params.lr": 0.1}), other, progress=False,
+                       warmup_callbacks=[StopAfter(1)])
+    damage(tmp_path / "run" / "ckpt_warmup.pt", other)
+    counter = CountEpochs()
+    with pytest.warns(ResumeWarning, match=rf"ckpt_warmup\.pt .*{why}"):
+        run_experiment(config, tmp_path / "run", progress=False, warmup_callbacks=[counter])
+    assert counter.count == 2  # the whole warm-up again
+    assert_same_signals(Signals.load(tmp_path / "run" / "signals.npz"), Signals.load(out / "signals.npz"))
+    assert not (tmp_path / "run" / "ckpt_warmup.pt").exists()
+
+
+def test_learner_state_options_reach_the_learner(arrays_path, tmp_path):
+    class Spy(Callback):
+        def on_fit_end(self, learner, history):
+            self.stored = (learner.targets.dtype, learner.targets.device.type)
+
+    spy = Spy()
+    options = {"train.params.state_dtype": "float16", "train.params.state_device": "cpu"}
+    config = warmup_only(arrays_path, **options)
+    run_experiment(config, tmp_path, progress=False, callbacks=[spy])
+    assert spy.stored == (torch.float16, "cpu")
+
+
 def test_changed_training_config_recomputes_only_training(arrays_path, tmp_path):
     config = tiny_config(arrays_path, **{"selection.methods": ["uniform"], "selection.fractions": [0.4]})
     run_experiment(config, tmp_path, progress=False)
@@ -253,6 +349,8 @@ def test_run_directory_of_another_data_setting_is_refused(arrays_path, tmp_path)
         ({"model": "vgg"}, "warmup.model"),
         ({"train.params.lr": -1.0}, "train.params"),
         ({"train.params.seed": 3}, "train.params"),
+        ({"train.params.state_dtype": "float64"}, "state_dtype"),
+        ({"warmup.params.state_device": "cuda"}, "state_device"),
         ({"methods": ["prune4rel", "nope"]}, "selection.methods"),
         ({"fractions": [0.0, 0.5]}, "selection.fractions"),
         ({"fractions": "0.2,x"}, "selection.fractions"),

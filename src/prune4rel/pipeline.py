@@ -7,6 +7,8 @@ directory, each file written atomically (see :mod:`prune4rel._io`)::
 
     run_dir/config.yaml                      the resolved configuration
     run_dir/signals.npz                      warm-up Signals (shared by all selections)
+    run_dir/ckpt_warmup.pt                   per-epoch warm-up checkpoint, deleted once the
+                                             Signals are written
     run_dir/subset_<method>_<fraction>.npy   selected dataset indices, pick order
     run_dir/subset_<method>_<fraction>.json  its provenance (config hash, seconds, noise)
     run_dir/metrics_<method>_<fraction>.jsonl  one line per training epoch
@@ -23,15 +25,18 @@ Every stage output stores a hash of the configuration it depends on (the data, t
 the selector and its parameters, the training settings and the seed; not the device nor
 the progress flag). With ``resume=True`` a stage whose output exists and carries the same
 hash is skipped; an output with another hash is recomputed and overwritten. An interrupted
-training continues from its last per-epoch checkpoint (network, optimizers, per-example
-learner state, RNG states and the metrics so far) and, on CPU, ends bit-identical to an
-uninterrupted run. On CUDA the same holds under ``torch.use_deterministic_algorithms(True)``
-(with ``CUBLAS_WORKSPACE_CONFIG=:4096:8``; checked on an H200); without it, GPU kernels make
-even two uninterrupted runs differ slightly. A checkpoint or stage output that cannot be
-read (corrupt, truncated, another format) is **redone**, with a :class:`ResumeWarning`:
-every write is atomic, so such a file was damaged from outside and recomputing is always
-correct. A run directory holds one data / warm-up / seed setting; pointing a run with
-another one at it is an error unless ``resume=False``, which first deletes that run's files.
+warm-up or training continues from its last per-epoch checkpoint (network, optimizers,
+per-example learner state, RNG states, and the warm-up's recorded histories or the
+training's metrics so far) and, on CPU, ends bit-identical to an uninterrupted run (the
+same Signals, subsets and results). On CUDA the same holds under
+``torch.use_deterministic_algorithms(True)`` (with ``CUBLAS_WORKSPACE_CONFIG=:4096:8``;
+checked on an H200); without it, GPU kernels make even two uninterrupted runs differ
+slightly. A checkpoint or stage output that cannot be read (corrupt, truncated, another
+format), and a checkpoint of another configuration or whose state does not fit, is
+**redone**, with a :class:`ResumeWarning`: every write is atomic, so such a file was
+damaged or left from outside and recomputing is always correct. A run directory holds one
+data / warm-up / seed setting; pointing a run with another one at it is an error unless
+``resume=False``, which first deletes that run's files.
 """
 
 from __future__ import annotations
@@ -43,10 +48,11 @@ import math
 import numbers
 import time
 import warnings
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import asdict, dataclass, field, fields
+from functools import partial
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import numpy as np
 import torch
@@ -63,7 +69,7 @@ from prune4rel.data import (
     load_digits_noisy,
     symmetric_noise,
 )
-from prune4rel.learners import LEARNERS, Callback, Learner, get_learner
+from prune4rel.learners import LEARNERS, Callback, EpochRecorder, Learner, LearnerStateError, get_learner
 from prune4rel.models import MODEL_NAMES
 from prune4rel.scoring import warmup as run_warmup_training
 from prune4rel.selection import get_selector
@@ -734,10 +740,13 @@ def _learner(name: str, model: str, params: Mapping[str, Any], device: torch.dev
 
 
 def _warmup_stage(
-    dataset: NoisyDataset, warmup: WarmupConfig, seed: int, device: torch.device, path: Path,
-    stage_hash: str, resume: bool, progress: bool,
+    dataset: NoisyDataset, warmup: WarmupConfig, seed: int, device: torch.device, paths: dict[str, Path],
+    stage_hash: str, resume: bool, progress: bool, callbacks: Sequence[Callback],
 ) -> Signals:
-    """Warm up (or reuse ``path`` when it carries ``stage_hash``) and return the Signals."""
+    """Warm up (or reuse ``paths["signals"]`` when it carries ``stage_hash``) and return the
+    Signals. The warm-up checkpoints every epoch to ``paths["ckpt"]``, continues from a
+    matching checkpoint, and removes it once the Signals are written."""
+    path, ckpt = paths["signals"], paths["ckpt"]
     if resume and path.is_file():
         try:
             signals = Signals.load(path)
@@ -745,15 +754,38 @@ def _warmup_stage(
             _warn_redo(path, f"is unreadable ({exc})")
         else:
             if signals.meta.get("config_hash") == stage_hash and signals.n == dataset.n:
+                ckpt.unlink(missing_ok=True)
                 return signals
-    learner = _learner(warmup.learner, warmup.model, warmup.params, device, seed)
-    signals = run_warmup_training(learner, dataset, warmup.epochs, record=True, progress=progress)
+
+    def run(learner: Learner, state: dict[str, Any] | None) -> tuple[Signals, float]:
+        recorder, seconds = EpochRecorder(), 0.0
+        if state is not None:
+            try:
+                recorder.load_state_dict(state["recorder"])
+                seconds = float(state["seconds"])
+            except (KeyError, TypeError, ValueError) as exc:
+                raise _UnusableCheckpoint(f"no usable warm-up histories: {exc}") from None
+            if recorder.epochs != state.get("epoch") or recorder.losses.shape[1:] != (dataset.n,):
+                raise _UnusableCheckpoint(
+                    f"warm-up histories of shape {recorder.losses.shape} after epoch {state.get('epoch')}"
+                )
+        saver = _WarmupCheckpoint(ckpt, stage_hash, seconds, recorder)
+        signals = run_warmup_training(
+            learner, dataset, warmup.epochs, progress=progress, callbacks=[saver, *callbacks],
+            recorder=recorder,
+        )
+        return signals, saver.seconds
+
+    make = partial(_learner, warmup.learner, warmup.model, warmup.params, device, seed)
+    signals, seconds = _resumable(ckpt, stage_hash, resume, make, run)
     signals = Signals(
         labels=signals.labels, probs=signals.probs, embeddings=signals.embeddings,
         losses=signals.losses, correct=signals.correct, margins=signals.margins,
-        clean_labels=signals.clean_labels, meta={**signals.meta, "config_hash": stage_hash},
+        clean_labels=signals.clean_labels,
+        meta={**signals.meta, "config_hash": stage_hash, "seconds": round(seconds, 3)},
     )
     signals.save(path)
+    ckpt.unlink(missing_ok=True)
     return signals
 
 
@@ -806,22 +838,58 @@ def _selection_stage(
     return indices, meta
 
 
-class _EpochLog(Callback):
-    """Per-epoch test accuracy, metrics file and checkpoint of a training stage."""
+class _Checkpoint(Callback):
+    """Writes a stage's checkpoint atomically after every epoch: the learner state, the
+    epochs done, the stage's wall time so far and the entries of :meth:`extra`."""
 
-    def __init__(
-        self, dataset: NoisyDataset, subset: np.ndarray, stage_hash: str, ckpt: Path, metrics: Path,
-        records: list[dict[str, Any]], seconds: float,
-    ) -> None:
-        self.dataset, self.subset, self.stage_hash = dataset, subset, stage_hash
-        self.ckpt, self.metrics = ckpt, metrics
-        self.records = records
+    def __init__(self, path: Path, stage_hash: str, seconds: float) -> None:
+        self.path, self.stage_hash = path, stage_hash
         self.seconds_before = seconds
         self.start = time.perf_counter()
 
     @property
     def seconds(self) -> float:
+        """Wall time of the stage, summed over interrupted sessions."""
         return self.seconds_before + time.perf_counter() - self.start
+
+    def extra(self) -> dict[str, Any]:
+        """The stage's own entries of the checkpoint."""
+        return {}
+
+    def on_epoch_end(self, learner: Learner, epoch: int, logs: dict[str, Any]) -> None:
+        learner_state = learner.state_dict()
+        state = {
+            "format": CHECKPOINT_FORMAT, "schema_version": SCHEMA_VERSION, "config_hash": self.stage_hash,
+            "epoch": learner_state["fit"]["epoch"], "learner": learner_state, "seconds": self.seconds,
+            **self.extra(),
+        }
+        with atomic_path(self.path) as tmp:
+            torch.save(state, tmp)
+
+
+class _WarmupCheckpoint(_Checkpoint):
+    """The warm-up's checkpoint, with the histories recorded so far."""
+
+    def __init__(self, path: Path, stage_hash: str, seconds: float, recorder: EpochRecorder) -> None:
+        super().__init__(path, stage_hash, seconds)
+        self.recorder = recorder
+
+    def extra(self) -> dict[str, Any]:
+        return {"recorder": self.recorder.state_dict()}
+
+
+class _EpochLog(_Checkpoint):
+    """Per-epoch test accuracy, metrics file and checkpoint of a training stage."""
+
+    def __init__(
+        self, dataset: NoisyDataset, stage_hash: str, ckpt: Path, metrics: Path,
+        records: list[dict[str, Any]], seconds: float,
+    ) -> None:
+        super().__init__(ckpt, stage_hash, seconds)
+        self.dataset, self.metrics, self.records = dataset, metrics, records
+
+    def extra(self) -> dict[str, Any]:
+        return {"metrics": self.records}
 
     def on_epoch_end(self, learner: Learner, epoch: int, logs: dict[str, Any]) -> None:
         record = {
@@ -835,13 +903,7 @@ class _EpochLog(Callback):
             "config_hash": self.stage_hash,
         }
         self.records.append(record)
-        state = {
-            "format": CHECKPOINT_FORMAT, "schema_version": SCHEMA_VERSION, "config_hash": self.stage_hash,
-            "epoch": record["epoch"], "learner": learner.state_dict(), "metrics": self.records,
-            "seconds": self.seconds,
-        }
-        with atomic_path(self.ckpt) as tmp:
-            torch.save(state, tmp)
+        super().on_epoch_end(learner, epoch, logs)
         self.write_metrics()
 
     def write_metrics(self) -> None:
@@ -849,8 +911,8 @@ class _EpochLog(Callback):
 
 
 def _load_checkpoint(path: Path, stage_hash: str) -> dict[str, Any] | None:
-    """The checkpoint at ``path`` if it belongs to ``stage_hash``; None (and a warning when
-    it is unreadable) otherwise."""
+    """The checkpoint at ``path`` if it belongs to ``stage_hash``; None otherwise (with a
+    warning when there is a file)."""
     if not path.is_file():
         return None
     try:
@@ -862,8 +924,46 @@ def _load_checkpoint(path: Path, stage_hash: str) -> dict[str, Any] | None:
         _warn_redo(path, "is not a prune4rel checkpoint")
         return None
     if state.get("config_hash") != stage_hash:
+        _warn_redo(path, f"was written by another configuration (hash {state.get('config_hash')!r})")
         return None
     return state
+
+
+class _UnusableCheckpoint(Exception):
+    """A checkpoint of the right configuration whose content cannot continue the stage."""
+
+
+_T = TypeVar("_T")
+
+
+def _resumable(
+    ckpt: Path, stage_hash: str, resume: bool, make: Callable[[], Learner],
+    run: Callable[[Learner, dict[str, Any] | None], _T],
+) -> _T:
+    """``run(learner, checkpoint)`` with a new learner from ``make``, set to continue from
+    the checkpoint at ``ckpt`` when ``resume`` and it belongs to ``stage_hash``.
+
+    A checkpoint that cannot continue the stage is ignored with a :class:`ResumeWarning`
+    and the stage starts afresh: ``run`` raises :class:`_UnusableCheckpoint` for its own
+    entries; the learner raises :class:`~prune4rel.learners.LearnerStateError` at the
+    start of its ``fit``, before any epoch or callback runs.
+    """
+    state = _load_checkpoint(ckpt, stage_hash) if resume else None
+    if state is not None:
+        try:
+            return run(_restored(make(), state), state)
+        except (LearnerStateError, _UnusableCheckpoint) as exc:
+            _warn_redo(ckpt, f"holds no usable state ({exc})")
+    return run(make(), None)
+
+
+def _restored(learner: Learner, state: dict[str, Any]) -> Learner:
+    """``learner`` set to continue from the checkpoint ``state``."""
+    try:
+        learner.load_state_dict(state.get("learner", {}))  # checks the format
+    except ValueError as exc:
+        raise _UnusableCheckpoint(str(exc)) from None
+    return learner
 
 
 def _training_stage(
@@ -881,25 +981,27 @@ def _training_stage(
     seconds : float
         Training wall time, summed over interrupted sessions.
     """
-    learner = _learner(train.learner, train.model, train.params, device, seed)
-    state = _load_checkpoint(paths["ckpt"], stage_hash) if resume else None
-    records: list[dict[str, Any]] = []
-    seconds = 0.0
-    if state is not None:
-        try:
-            learner.load_state_dict(state["learner"])
-            records, seconds = list(state["metrics"]), float(state["seconds"])
-        except (KeyError, TypeError, ValueError) as exc:
-            _warn_redo(paths["ckpt"], f"holds no usable learner state ({exc})")
-            learner = _learner(train.learner, train.model, train.params, device, seed)
-            records, seconds = [], 0.0
-    log = _EpochLog(dataset, subset, stage_hash, paths["ckpt"], paths["metrics"], records, seconds)
-    # the config hash covers the learner, its parameters, the epochs and the subset, so a
-    # matching checkpoint always fits this fit call
-    learner.fit(dataset, subset, train.epochs, progress=progress, callbacks=[log, *callbacks])
-    log.write_metrics()
-    relabel = learner.relabel_accuracy(subset) if dataset.clean_labels is not None else None
-    return log.records, relabel, log.seconds
+
+    def run(
+        learner: Learner, state: dict[str, Any] | None
+    ) -> tuple[list[dict[str, Any]], float | None, float]:
+        records: list[dict[str, Any]] = []
+        seconds = 0.0
+        if state is not None:
+            try:
+                records, seconds = list(state["metrics"]), float(state["seconds"])
+            except (KeyError, TypeError, ValueError) as exc:
+                raise _UnusableCheckpoint(f"no usable metrics: {exc}") from None
+        log = _EpochLog(dataset, stage_hash, paths["ckpt"], paths["metrics"], records, seconds)
+        # the config hash covers the learner, its parameters, the epochs and the subset, so a
+        # matching checkpoint fits this fit call unless it was damaged
+        learner.fit(dataset, subset, train.epochs, progress=progress, callbacks=[log, *callbacks])
+        log.write_metrics()
+        relabel = learner.relabel_accuracy(subset) if dataset.clean_labels is not None else None
+        return log.records, relabel, log.seconds
+
+    make = partial(_learner, train.learner, train.model, train.params, device, seed)
+    return _resumable(paths["ckpt"], stage_hash, resume, make, run)
 
 
 # ---------------------------------------------------------------------- the run directory
@@ -943,6 +1045,7 @@ def run_experiment(
     resume: bool = True,
     progress: bool = True,
     callbacks: Sequence[Callback] = (),
+    warmup_callbacks: Sequence[Callback] = (),
 ) -> dict[str, Any]:
     """Run (or resume) one experiment into ``out_dir``.
 
@@ -952,13 +1055,15 @@ def run_experiment(
     out_dir : path
         Run directory (created if missing); see the module docstring for its files.
     resume : bool
-        Skip stages whose outputs exist with a matching config hash and continue
-        interrupted trainings from their checkpoints. False recomputes everything.
+        Skip stages whose outputs exist with a matching config hash and continue an
+        interrupted warm-up or training from its checkpoint. False recomputes everything.
     progress : bool
         Progress bars for every stage.
     callbacks : sequence of Callback
         Extra :class:`~prune4rel.learners.Callback` objects for every training ``fit``
         (after the run's own per-epoch logger and checkpointer).
+    warmup_callbacks : sequence of Callback
+        The same for the warm-up ``fit`` (after its recorder and checkpointer).
 
     Returns
     -------
@@ -992,7 +1097,9 @@ def run_experiment(
     if any(m != FULL_METHOD for m, _ in jobs):
         start = time.perf_counter()
         signals = _warmup_stage(
-            dataset, config.warmup, config.seed, device, signals_path, warmup_hash, resume, progress
+            dataset, config.warmup, config.seed, device,
+            {"signals": signals_path, "ckpt": out / "ckpt_warmup.pt"}, warmup_hash, resume, progress,
+            warmup_callbacks,
         )
         warmup_seconds = float(signals.meta.get("seconds", time.perf_counter() - start))
 

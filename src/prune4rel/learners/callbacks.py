@@ -51,7 +51,11 @@ class EpochRecorder(Callback):
 
     After ``fit``, :attr:`losses`, :attr:`correct` and :attr:`margins` have shape (E, N)
     for E recorded epochs over the whole dataset; examples not trained in an epoch hold NaN
-    (losses, margins) and False (correct).
+    (losses, margins) and False (correct). :meth:`state_dict` / :meth:`load_state_dict`
+    carry the recorded epochs over an interrupted ``fit`` (see
+    :meth:`Learner.load_state_dict <prune4rel.learners.Learner.load_state_dict>`): a
+    recorder restored from the state saved after epoch ``k`` and passed to the resumed
+    ``fit`` ends with the same histories as one that saw every epoch.
     """
 
     def __init__(self) -> None:
@@ -64,6 +68,11 @@ class EpochRecorder(Callback):
     def on_fit_start(
         self, learner: Learner, dataset: NoisyDataset, indices: np.ndarray, epochs: int
     ) -> None:
+        if self._loss and self._loss[0].shape != (dataset.n,):
+            raise ValueError(
+                f"this recorder holds epochs of {self._loss[0].shape[0]} examples, "
+                f"the dataset has {dataset.n}"
+            )
         self._labels = learner.given_labels_tensor()
         self._n = dataset.n
 
@@ -93,6 +102,37 @@ class EpochRecorder(Callback):
         self._loss.append(loss.cpu().numpy().astype(np.float32))
         self._correct.append(correct.cpu().numpy())
         self._margin.append(margin.cpu().numpy().astype(np.float32))
+        self._cur = None
+
+    def state_dict(self) -> dict[str, torch.Tensor]:
+        """The recorded epochs: ``losses``, ``correct``, ``margins`` as CPU tensors (E, N)
+        (``torch.save``-able and readable with ``weights_only=True``)."""
+        return {
+            "losses": torch.from_numpy(self.losses),
+            "correct": torch.from_numpy(self.correct),
+            "margins": torch.from_numpy(self.margins),
+        }
+
+    def load_state_dict(self, state: dict[str, torch.Tensor]) -> None:
+        """Replace the recorded epochs with those of a :meth:`state_dict`.
+
+        Raises
+        ------
+        ValueError
+            When ``state`` lacks an entry or its arrays are not (E, N) float32 / bool /
+            float32 of one shape.
+        """
+        if not isinstance(state, dict):
+            raise ValueError(f"`state` must be an EpochRecorder state dict, got {type(state).__name__}")
+        arrays = {}
+        for key, dtype in (("losses", torch.float32), ("correct", torch.bool), ("margins", torch.float32)):
+            value = state.get(key)
+            if not isinstance(value, torch.Tensor) or value.ndim != 2 or value.dtype != dtype:
+                raise ValueError(f"`state[{key!r}]` must be a 2-D {dtype} tensor, got {value!r}")
+            arrays[key] = value.cpu().numpy().copy()
+        if len({a.shape for a in arrays.values()}) != 1:
+            raise ValueError(f"`state` arrays differ in shape: { {k: a.shape for k, a in arrays.items()} }")
+        self._loss, self._correct, self._margin = (list(arrays[k]) for k in ("losses", "correct", "margins"))
         self._cur = None
 
     @property

@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import time
+from collections.abc import Sequence
 from typing import Any
 
 from prune4rel.data import NoisyDataset
-from prune4rel.learners import EpochRecorder, Learner
+from prune4rel.learners import Callback, EpochRecorder, Learner
 from prune4rel.signals import Signals
 
 __all__ = ["warmup"]
@@ -18,8 +19,16 @@ def warmup(
     epochs: int,
     record: bool = True,
     progress: bool = True,
+    callbacks: Sequence[Callback] = (),
+    recorder: EpochRecorder | None = None,
 ) -> Signals:
     """Train ``learner`` on every training example, then read out per-example signals.
+
+    To resume an interrupted warm-up, pass a new learner given the state saved after some
+    epoch (:meth:`~prune4rel.learners.Learner.load_state_dict`), a ``recorder`` given the
+    :meth:`~prune4rel.learners.EpochRecorder.state_dict` saved with it, and the same
+    ``dataset`` and ``epochs``: only the remaining epochs run and, on CPU, the Signals are
+    bit-identical to those of an uninterrupted warm-up.
 
     Parameters
     ----------
@@ -34,6 +43,11 @@ def warmup(
         :class:`~prune4rel.learners.EpochRecorder`); without it the histories are absent.
     progress : bool
         Show progress bars.
+    callbacks : sequence of Callback
+        Called after the recorder on every epoch (so a checkpointing callback sees the
+        epoch's histories in ``recorder``).
+    recorder : EpochRecorder, optional
+        The recorder of the histories (default: a new one); needs ``record``.
 
     Returns
     -------
@@ -41,13 +55,22 @@ def warmup(
         ``labels`` = the given noisy labels (N,); ``probs`` (N, C) and ``embeddings`` (N, d)
         from one eval-mode pass after training; ``losses``, ``correct``, ``margins`` of
         shape (E, N) when ``record``; ``clean_labels`` when the dataset has them. ``meta``
-        records the learner, epochs, seed, dataset name and seconds.
+        records the learner, epochs, seed, dataset name and seconds (of this call).
+
+    Raises
+    ------
+    ValueError
+        For a non-learner, or a ``recorder`` with ``record=False``.
     """
     if not isinstance(learner, Learner):
         raise ValueError(f"`learner` must be a prune4rel Learner, got {type(learner).__name__}")
+    if recorder is not None and not record:
+        raise ValueError("`recorder` needs record=True")
     start = time.perf_counter()
-    recorder = EpochRecorder() if record else None
-    learner.fit(dataset, None, epochs, progress=progress, callbacks=[recorder] if recorder else [])
+    if record and recorder is None:
+        recorder = EpochRecorder()
+    recording = [recorder] if recorder is not None else []
+    learner.fit(dataset, None, epochs, progress=progress, callbacks=[*recording, *callbacks])
     probs, embeddings = learner.predict(dataset)
     extra: dict[str, Any] = {}
     if recorder is not None:
