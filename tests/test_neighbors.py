@@ -10,6 +10,7 @@ from hypothesis.extra.numpy import arrays
 from oracle import similarity_matrix
 
 from prune4rel.neighbors import DenseRows, exact_graph
+from prune4rel.neighbors import exact as exact_module
 from prune4rel.neighbors.exact import sparse_nonzero
 
 
@@ -125,6 +126,56 @@ def test_cluster_pruning_gives_the_same_graph(seed, n, dim, tau, clusters, block
     np.testing.assert_array_equal(pruned.indices, full.indices)
     np.testing.assert_allclose(pruned.sims, full.sims, rtol=1e-6)
     np.testing.assert_array_equal(dense_of(pruned) > 0, similarity_matrix(emb, tau) > 0)
+
+
+@settings(max_examples=40, deadline=None)
+@given(
+    seed=st.integers(0, 10**6),
+    n=st.integers(2, 150),
+    dim=st.integers(2, 8),
+    tau=st.sampled_from([0.975, 0.9, 0.6]),
+    clusters=st.integers(2, 40),
+    block=st.integers(1, 40),
+)
+def test_two_level_cluster_plan_gives_the_same_graph(seed, n, dim, tau, clusters, block):
+    """Two-level k-means (assignment within a coarse group, not globally nearest) stays exact."""
+    rng = np.random.default_rng(seed)
+    centers = rng.normal(size=(6, dim))
+    emb = centers[rng.integers(0, 6, n)] + 0.1 * rng.normal(size=(n, dim))
+    full = exact_graph(emb, tau, prune="none")
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(exact_module, "TWO_LEVEL_FROM", 1)
+        plan = exact_module._ClusterPlan(*_plan_inputs(emb, tau), clusters, block)
+        assert np.sort(plan.ids).tolist() == list(range(n))
+        pruned = exact_graph(emb, tau, prune="clusters", clusters=clusters, block_rows=block)
+    np.testing.assert_array_equal(pruned.indptr, full.indptr)
+    np.testing.assert_array_equal(pruned.indices, full.indices)
+    np.testing.assert_allclose(pruned.sims, full.sims, rtol=1e-6)
+
+
+def _plan_inputs(emb: np.ndarray, tau: float) -> tuple[np.ndarray, np.ndarray, float, float]:
+    unit, norms = exact_module.unit_rows(emb)
+    margin = exact_module.cosine_margin(emb.shape[1])
+    return unit, norms > 0, 2 * tau - 1 - margin, margin
+
+
+def test_cluster_plan_prunes_far_clusters_without_row_products():
+    """Orthogonal tight clusters: a block is only compared with rows drawn around its own direction."""
+    rng = np.random.default_rng(0)
+    dirs = np.linalg.qr(rng.normal(size=(64, 64)))[0]  # orthogonal cluster directions
+    emb = np.repeat(dirs, 50, axis=0) + 0.01 * rng.normal(size=(3200, 64))
+    plan = exact_module._ClusterPlan(*_plan_inputs(emb, 0.975), 64, 64)
+    true = plan.ids // 50  # the direction each position was drawn around
+    for lo, hi, first, last in plan.blocks:
+        cols = np.concatenate([true[start:stop] for start, stop in zip(first, last)])
+        assert set(cols.tolist()) <= set(true[lo:hi].tolist())
+    assert plan.work < 0.1 * 3200 * 3200 / 2
+
+
+def test_default_clusters():
+    assert exact_module.default_clusters(100) == 10
+    assert exact_module.default_clusters(1_024) == 32
+    assert exact_module.default_clusters(1_280_000) == 40_000
 
 
 def test_bad_prune_option():
