@@ -422,6 +422,19 @@ class _ClusterPlan:
                 yield np.minimum(r_ids, c_ids), np.maximum(r_ids, c_ids), tile[r[upper], c[upper]]
 
 
+def _pair_source(
+    unit: np.ndarray, valid: np.ndarray, lower: float, margin: float, prune: str, clusters: int | None,
+    block_rows: int, block_cols: int, device: str, progress: bool,
+) -> Iterator[tuple[np.ndarray, np.ndarray, np.ndarray]]:
+    """The candidate pairs of :func:`exact_graph`: from a cluster plan, or from every tile."""
+    n = unit.shape[0]
+    if prune == "clusters" or (prune == "auto" and check_device(device).type == "cpu" and n >= 8192):
+        plan = _ClusterPlan(unit, valid, lower, margin, clusters, block_rows)
+        if prune == "clusters" or plan.work < 0.5 * n * (n - 1) / 2:
+            return plan.pairs(progress)
+    return _tiled_pairs(_TileProducts(unit, device), n, block_rows, block_cols, lower, progress)
+
+
 def exact_graph(
     embeddings: np.ndarray,
     tau: float = 0.975,
@@ -489,14 +502,11 @@ def exact_graph(
     lower = 2.0 * tau - 1.0 - margin
     if prune not in ("auto", "clusters", "none"):
         raise ValueError(f"`prune` must be 'auto', 'clusters' or 'none', got {prune!r}")
-    on_cpu = check_device(device).type == "cpu"
-    pairs = None
-    if prune == "clusters" or (prune == "auto" and on_cpu and n >= 8192):
-        plan = _ClusterPlan(unit, valid, lower, margin, clusters, block_rows)
-        if prune == "clusters" or plan.work < 0.5 * n * (n - 1) / 2:
-            pairs = plan.pairs(progress)
-    if pairs is None:
-        pairs = _tiled_pairs(_TileProducts(unit, device), n, block_rows, block_cols, lower, progress)
+    check_device(device)
+    index = np.int32 if n < 2**31 else np.int64
+    pairs = _pair_source(
+        unit, valid, lower, margin, prune, clusters, block_rows, block_cols, device, progress
+    )
 
     rows_parts: list[np.ndarray] = []
     cols_parts: list[np.ndarray] = []
@@ -506,8 +516,8 @@ def exact_graph(
         ok = valid[r] & valid[c]
         r, c, cos32 = r[ok], c[ok], cos32[ok]
         keep, cos = refine_pairs(embeddings, norms, r, c, cos32, tau, margin)
-        rows_parts.append(r[keep].astype(np.int64))
-        cols_parts.append(c[keep].astype(np.int64))
+        rows_parts.append(r[keep].astype(index))
+        cols_parts.append(c[keep].astype(index))
         cos_parts.append(cos[keep])
         total += 2 * int(keep.sum())
         if total > max_edges:
@@ -515,15 +525,18 @@ def exact_graph(
                 f"the tau={tau} graph has more than max_edges={max_edges} edges; "
                 "raise `tau`, cap the degree with `k`, or use backend='dense'"
             )
-    upper_r = np.concatenate(rows_parts) if rows_parts else np.empty(0, np.int64)
-    upper_c = np.concatenate(cols_parts) if cols_parts else np.empty(0, np.int64)
+    del unit, pairs  # the unit rows (4 n d bytes) are not needed for the sparse matrix
+    upper_r = np.concatenate(rows_parts) if rows_parts else np.empty(0, index)
+    upper_c = np.concatenate(cols_parts) if cols_parts else np.empty(0, index)
     upper_s = (0.5 + 0.5 * np.concatenate(cos_parts)) if cos_parts else np.empty(0)
+    del rows_parts, cols_parts, cos_parts
     rows = np.concatenate([upper_r, upper_c])
     cols = np.concatenate([upper_c, upper_r])
     sims = np.concatenate([upper_s, upper_s])
+    del upper_r, upper_c, upper_s
     if k is not None:
         rows, cols, sims = _cap_rows(rows, cols, sims, int(k))
-    self_ids = np.arange(n, dtype=np.int64)
+    self_ids = np.arange(n, dtype=index)
     mat = sp.csr_matrix(
         (
             np.concatenate([sims, np.ones(n)]).astype(np.float32),
