@@ -54,7 +54,8 @@ def _stage_embeddings(work: str, n: int, dim: int, classes: int, seed: int) -> d
 
     start = time.perf_counter()
     mm = np.lib.format.open_memmap(f"{work}/emb.npy", mode="w+", dtype=np.float32, shape=(n, dim))
-    _, labels, conf = clustered_arrays(n=n, dim=dim, classes=classes, seed=seed, out=mm)
+    # angles as at d = 512 whatever the dimension, so --dim 2048 keeps the same neighbourhoods
+    _, labels, conf = clustered_arrays(n=n, dim=dim, classes=classes, seed=seed, out=mm, angles_of_dim=512)
     mm.flush()
     del mm
     np.savez(f"{work}/meta.npz", labels=labels, conf=conf)

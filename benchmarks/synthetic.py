@@ -64,6 +64,7 @@ def clustered_arrays(
     seed: int = 0,
     out: np.ndarray | None = None,
     chunk: int = 8192,
+    angles_of_dim: int | None = None,
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """The geometry of :func:`clustered_signals` for many classes, without the (n, C) probs.
 
@@ -76,6 +77,10 @@ def clustered_arrays(
     ----------
     out : ndarray of float32, shape (n, dim), optional
         Where to write the embeddings (e.g. an ``np.lib.format.open_memmap`` of a .npy file).
+    angles_of_dim : int, optional
+        Scale the per-point spread by ``sqrt(angles_of_dim / dim)`` so that the angles between
+        points (and the tau-neighbourhoods) are those of the recipe at ``angles_of_dim``
+        features: the noise norm grows with ``sqrt(dim)``. None keeps the spread as is.
 
     Returns
     -------
@@ -87,6 +92,8 @@ def clustered_arrays(
     """
     rng = np.random.default_rng(seed)
     clean, sub, sub_dirs, spread = _layout(rng, n, dim, classes, sub_clusters)
+    if angles_of_dim is not None:
+        spread *= np.float32(np.sqrt(angles_of_dim / dim))
     emb = np.empty((n, dim), dtype=np.float32) if out is None else out
     conf = np.empty(n, dtype=np.float64)
     for lo in range(0, n, chunk):

@@ -38,7 +38,9 @@ Protocols
 
     Each (noise, learner, seed) directory then trains one warm-up over 10,000 examples plus
     ``4 methods x (2,000 + 4,000)`` examples per epoch; the measured wall time is in
-    ``benchmarks/RESULTS.md``. DivideMix trains two networks on labeled and unlabeled
+    ``benchmarks/RESULTS.md``. The whole CPU grid of issue 6 (8 selectors x 4 fractions +
+    full data, ``--epochs 5 --threads 2``) took 41 min 46 s on 2 cores (RESULTS.md, section 5).
+    DivideMix trains two networks on labeled and unlabeled
     batches and costs several times SOP+; in this protocol its own CE warm-up lasts
     ``epochs // 5`` epochs and its ``lambda_u`` ramp-up ``epochs // 4`` (paper: 10 and 16 of
     300).
