@@ -80,7 +80,7 @@ from torch.nn.parallel import DistributedDataParallel
 from prune4rel.data import NoisyDataset
 from prune4rel.learners import CE, ELR, Callback, EpochRecorder, Learner
 from prune4rel.learners.base import TrainingLoop
-from prune4rel.scoring import warmup
+from prune4rel.scoring import warmup, warmup_signals
 from prune4rel.signals import Signals
 
 __all__ = [
@@ -367,17 +367,20 @@ def _sum_over_ranks(arr: np.ndarray, device: torch.device) -> np.ndarray:
     return t.cpu().numpy()
 
 
-def _gather_histories(recorder: EpochRecorder, device: torch.device) -> dict[str, np.ndarray]:
-    """Merge the ranks' (E, N) records: each example's value comes from the rank that
-    trained it (the others hold NaN / False there); never-trained examples stay NaN."""
-    out: dict[str, np.ndarray] = {}
+def _gather_histories(
+    recorder: EpochRecorder, device: torch.device
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Merge the ranks' (E, N) records into (losses, correct, margins): each example's value
+    comes from the rank that trained it (the others hold NaN / False there); never-trained
+    examples stay NaN."""
+    merged: dict[str, np.ndarray] = {}
     for name, arr in (("losses", recorder.losses), ("margins", recorder.margins)):
         trained = ~np.isnan(arr)
         total = _sum_over_ranks(np.where(trained, arr, 0.0).astype(np.float32), device)
         count = _sum_over_ranks(trained.astype(np.uint8), device)
-        out[name] = np.where(count > 0, total, np.nan).astype(np.float32)
-    out["correct"] = _sum_over_ranks(recorder.correct.astype(np.uint8), device) > 0
-    return out
+        merged[name] = np.where(count > 0, total, np.nan).astype(np.float32)
+    correct = _sum_over_ranks(recorder.correct.astype(np.uint8), device) > 0
+    return merged["losses"], correct, merged["margins"]
 
 
 def ddp_warmup(
@@ -442,24 +445,12 @@ def ddp_warmup(
         learner.fit(dataset, None, epochs, progress=progress and rank == 0, callbacks=callbacks)
     finally:
         learner.training_loop = previous
-    extra = _gather_histories(recorder, learner.device) if recorder is not None else {}
+    histories = _gather_histories(recorder, learner.device) if recorder is not None else None
     probs, embeddings = ddp_predict(learner, dataset)
-    return Signals(
-        labels=dataset.noisy_labels,
-        probs=probs,
-        embeddings=embeddings,
-        clean_labels=dataset.clean_labels,
-        meta={
-            "producer": "prune4rel.distributed.ddp",
-            "learner": repr(learner),
-            "epochs": int(epochs),
-            "seed": learner.seed,
-            "dataset": dataset.name,
-            "world_size": world,
-            "global_batch_size": world * learner.batch_size,
-            "seconds": round(time.perf_counter() - start, 3),
-        },
-        **extra,
+    return warmup_signals(
+        learner, dataset, epochs, probs, embeddings, histories, time.perf_counter() - start,
+        producer="prune4rel.distributed.ddp", world_size=world,
+        global_batch_size=world * learner.batch_size,
     )
 
 

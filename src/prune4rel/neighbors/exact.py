@@ -167,9 +167,9 @@ class _TileProducts:
             vals = tile[r, c]
             yield r.cpu().numpy() + i0, c.cpu().numpy() + j0, vals.cpu().numpy()
         else:
-            tile = self.unit[i0:i1] @ self.unit[j0:j1].T
-            r, c = sparse_nonzero(tile > lower)
-            yield r + i0, c + j0, tile[r, c]
+            products = self.unit[i0:i1] @ self.unit[j0:j1].T
+            rows, cols = sparse_nonzero(products > lower)
+            yield rows + i0, cols + j0, products[rows, cols]
 
 
 def sparse_nonzero(mask: np.ndarray) -> tuple[np.ndarray, np.ndarray]:

@@ -6,11 +6,13 @@ import time
 from collections.abc import Sequence
 from typing import Any
 
+import numpy as np
+
 from prune4rel.data import NoisyDataset
 from prune4rel.learners import Callback, EpochRecorder, Learner
 from prune4rel.signals import Signals
 
-__all__ = ["warmup"]
+__all__ = ["warmup", "warmup_signals"]
 
 
 def warmup(
@@ -72,21 +74,59 @@ def warmup(
     recording = [recorder] if recorder is not None else []
     learner.fit(dataset, None, epochs, progress=progress, callbacks=[*recording, *callbacks])
     probs, embeddings = learner.predict(dataset)
+    histories = (recorder.losses, recorder.correct, recorder.margins) if recorder is not None else None
+    return warmup_signals(
+        learner, dataset, epochs, probs, embeddings, histories, time.perf_counter() - start,
+        producer="prune4rel.scoring.warmup",
+    )
+
+
+def warmup_signals(
+    learner: Learner,
+    dataset: NoisyDataset,
+    epochs: int,
+    probs: np.ndarray,
+    embeddings: np.ndarray,
+    histories: tuple[np.ndarray, np.ndarray, np.ndarray] | None,
+    seconds: float,
+    producer: str,
+    **meta: Any,
+) -> Signals:
+    """The :class:`Signals` of a finished warm-up, with its standard ``meta``.
+
+    Parameters
+    ----------
+    learner : Learner
+        The warmed-up learner (its ``repr`` and seed go into ``meta``).
+    dataset : NoisyDataset
+        Gives the labels, the clean labels (when known) and the name.
+    epochs : int
+    probs : ndarray, shape (N, C)
+    embeddings : ndarray, shape (N, d)
+    histories : (losses, correct, margins) of shape (E, N) each, or None
+    seconds : float
+        Wall time of the warm-up.
+    producer : str
+        Module that made the signals.
+    **meta
+        Further ``meta`` entries.
+    """
     extra: dict[str, Any] = {}
-    if recorder is not None:
-        extra = {"losses": recorder.losses, "correct": recorder.correct, "margins": recorder.margins}
+    if histories is not None:
+        extra = dict(zip(("losses", "correct", "margins"), histories, strict=True))
     return Signals(
         labels=dataset.noisy_labels,
         probs=probs,
         embeddings=embeddings,
         clean_labels=dataset.clean_labels,
         meta={
-            "producer": "prune4rel.scoring.warmup",
+            "producer": producer,
             "learner": repr(learner),
             "epochs": int(epochs),
             "seed": learner.seed,
             "dataset": dataset.name,
-            "seconds": round(time.perf_counter() - start, 3),
+            **meta,
+            "seconds": round(seconds, 3),
         },
         **extra,
     )
