@@ -23,7 +23,7 @@ demo: $(STAMP)
 
 test: $(STAMP)
 	$(BIN)/ruff check src tests benchmarks
-	$(BIN)/mypy src/prune4rel/selection src/prune4rel/neighbors src/prune4rel/scoring src/prune4rel/distributed
+	$(BIN)/mypy src/prune4rel
 	$(BIN)/python -m pytest -q -n 2 tests
 
 bench: $(STAMP)

@@ -18,7 +18,11 @@ from typing import IO, Any
 
 import numpy as np
 
-__all__ = ["atomic_path", "atomic_save_npy", "atomic_write_json", "atomic_write_text"]
+__all__ = ["ResumeWarning", "atomic_path", "atomic_save_npy", "atomic_write_json", "atomic_write_text"]
+
+
+class ResumeWarning(UserWarning):
+    """A stage output, checkpoint or cache file could not be read and is being recomputed."""
 
 
 @contextmanager
@@ -49,7 +53,7 @@ def atomic_path(path: str | os.PathLike[str], suffix: str = "") -> Iterator[Path
             tmp.unlink()
 
 
-def _write_with(path: str | os.PathLike[str], mode: str, writer: Callable[[IO[Any]], None]) -> None:
+def _write_with(path: str | os.PathLike[str], mode: str, writer: Callable[[IO[Any]], object]) -> None:
     with atomic_path(path) as tmp, open(tmp, mode) as fh:
         writer(fh)
 

@@ -185,10 +185,15 @@ def _split_list(values: tuple[str, ...]) -> list[str] | None:
 @main.command()
 @click.option("--config", "config_path", type=click.Path(dir_okay=False, path_type=Path),
               help="YAML run config (see prune4rel.pipeline.RunConfig); flags override it.")
-@click.option("--dataset", type=click.Choice(["digits", "cifar10n", "arrays"]), help="Dataset.")
-@click.option("--data-root", help="CIFAR-10N folder (cifar10.npz, cifar10n_labels.npz).")
-@click.option("--data-path", help="For --dataset arrays: the .npz file.")
-@click.option("--label-set", help="CIFAR-10N labels: worst, aggre, random1..3, clean.")
+@click.option("--dataset",
+              help="digits, cifar10n, cifar100n, arrays, image_csv, webvision, clothing1m or imagenet.")
+@click.option("--data-root", help="Dataset folder (CIFAR-10N: cifar10.npz and cifar10n_labels.npz).")
+@click.option("--data-path", help="For --dataset arrays: the .npz file; for image_csv: the training CSV.")
+@click.option("--test-path", help="For --dataset image_csv: a test CSV (default: hold out 20%).")
+@click.option("--image-size", type=int, help="Image-file datasets: decode at this size (default 64).")
+@click.option("--cache", help="Image-file datasets: decode into memory-mapped .npy files in this folder.")
+@click.option("--label-set",
+              help="CIFAR-10N labels: worst, aggre, random1..3, clean; CIFAR-100N: noisy, clean.")
 @click.option("--test-set", help="CIFAR-10 test set: exact1k or jpeg10k.")
 @click.option("--train-subset", type=int, help="Keep only the first N training examples.")
 @click.option("--test-subset", type=int, help="Keep only the first N test examples.")
@@ -228,7 +233,8 @@ def run(
         "noise": flags["noise"], "noise_rate": flags["noise_rate"], "model": flags["model"],
         "learner": flags["learner"], "methods": _split_list(methods), "fractions": fractions,
         "warmup_epochs": flags["warmup_epochs"], "epochs": flags["epochs"], "seed": flags["seed"],
-        "data_seed": flags["data_seed"], "device": flags["device"],
+        "data_seed": flags["data_seed"], "device": flags["device"], "test_path": flags["test_path"],
+        "image_size": flags["image_size"], "cache": flags["cache"],
     }
     try:
         config = RunConfig.from_yaml(config_path) if config_path is not None else RunConfig()

@@ -91,7 +91,7 @@ def run_demo(
     """
     start = time.perf_counter()
     ds = load_digits_noisy(noise_rate, seed=seed)
-    common = {"num_threads": 1, "seed": seed, "device": "cpu"}
+    common: dict[str, Any] = {"num_threads": 1, "seed": seed, "device": "cpu"}
     t = time.perf_counter()
     warm = CE("mlp", lr=0.05, batch_size=128, **common)
     signals = warmup(warm, ds, warmup_epochs, record=True, progress=progress)

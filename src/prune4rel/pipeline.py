@@ -49,7 +49,7 @@ import numbers
 import time
 import warnings
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import asdict, dataclass, field, fields
+from dataclasses import asdict, dataclass, field, fields, replace
 from functools import partial
 from pathlib import Path
 from typing import Any, TypeVar
@@ -59,14 +59,21 @@ import torch
 import yaml
 from tqdm.auto import tqdm
 
-from prune4rel._io import atomic_path, atomic_save_npy, atomic_write_json, atomic_write_text
+from prune4rel._io import ResumeWarning, atomic_path, atomic_save_npy, atomic_write_json, atomic_write_text
 from prune4rel.data import (
     CIFAR10N_LABEL_SETS,
+    CIFAR100N_LABEL_SETS,
+    FileImageDataset,
     NoisyDataset,
     asymmetric_noise,
     from_arrays,
+    index_image_csv,
     load_cifar10n,
+    load_cifar100n,
+    load_clothing1m,
     load_digits_noisy,
+    load_imagenet,
+    load_webvision,
     symmetric_noise,
 )
 from prune4rel.learners import LEARNERS, Callback, EpochRecorder, Learner, LearnerStateError, get_learner
@@ -102,16 +109,20 @@ RESULT_KEYS = (
     "best_epoch", "relabel_acc", "test_set", "dataset", "learner", "learner_params", "epochs",
     "warmup_epochs", "seconds", "device", "seed", "data_seed",
 )
-DATASETS = ("digits", "cifar10n", "arrays")
+DATASETS = ("digits", "cifar10n", "cifar100n", "arrays", "image_csv", "webvision", "clothing1m", "imagenet")
+#: Datasets of image files, decoded by :meth:`FileImageDataset.materialize`.
+FILE_DATASETS = ("image_csv", "webvision", "clothing1m", "imagenet")
+#: Datasets whose given labels are human noise (synthetic noise only on their clean labels).
+_HUMAN_NOISE = ("cifar10n", "cifar100n", "webvision", "clothing1m")
+#: DataConfig fields added after the first schema: hashed only when set, so that earlier run
+#: directories stay resumable.
+_LATER_DATA_FIELDS = ("image_size", "cache", "test_path")
+_DEFAULT_IMAGE_SIZE = 64
 TEST_SETS = ("exact1k", "jpeg10k")
 NOISE_KINDS = ("symmetric", "asymmetric")
 _MODELS = ("auto", *MODEL_NAMES)
 _RESERVED_LEARNER_PARAMS = ("model", "seed", "device")
 _DIGITS_DEFAULT_NOISE = 0.4
-
-
-class ResumeWarning(UserWarning):
-    """A stage output or checkpoint could not be read and is being recomputed."""
 
 
 # ---------------------------------------------------------------------- validation helpers
@@ -188,16 +199,27 @@ class DataConfig:
 
     Parameters
     ----------
-    dataset : {"digits", "cifar10n", "arrays"}
+    dataset : {"digits", "cifar10n", "cifar100n", "arrays", "image_csv", "webvision", \
+"clothing1m", "imagenet"}
         scikit-learn's digits with synthetic noise; CIFAR-10 with CIFAR-10N human labels;
-        or a user ``.npz`` file (see ``path``).
+        CIFAR-100 with CIFAR-100N labels; a user ``.npz`` file (see ``path``); or image
+        files: a CSV of (path, label[, clean_label]) rows, or WebVision (first 50 classes of
+        the Google subset), Clothing-1M or ImageNet-1K in their standard layouts (see
+        :mod:`prune4rel.data.files`), decoded at ``image_size``.
     root : str, optional
-        CIFAR-10N folder (``cifar10.npz`` and ``cifar10n_labels.npz``); required for it.
+        The dataset's folder: CIFAR-10N (``cifar10.npz`` and ``cifar10n_labels.npz``),
+        CIFAR-100N (see :func:`~prune4rel.data.load_cifar100n`), WebVision, Clothing-1M or
+        ImageNet (required for these); for "image_csv", the folder relative image paths are
+        resolved against (default: the CSV's folder).
     path : str, optional
         For "arrays": an ``.npz`` with ``x_train``, ``y_train`` (noisy), ``x_test``,
-        ``y_test`` and optionally ``clean`` (true training labels).
-    label_set : {"worst", "aggre", "random1", "random2", "random3", "clean"}
-        CIFAR-10N label set.
+        ``y_test`` and optionally ``clean`` (true training labels). For "image_csv": the
+        training CSV.
+    test_path : str, optional
+        For "image_csv": a test CSV; without it a seeded 20% of the rows are held out.
+    label_set : str, optional
+        CIFAR-10N label set ("worst" by default, "aggre", "random1", "random2", "random3",
+        "clean") or CIFAR-100N ("noisy" by default, "clean"); unset for other datasets.
     test_set : {"exact1k", "jpeg10k"}, optional
         CIFAR-10 test set (default "exact1k"); must stay unset for the other datasets.
     train_subset, test_subset : int, optional
@@ -211,30 +233,52 @@ class DataConfig:
         "arrays" it flips ``clean`` (or ``y_train`` when there is no ``clean``); for
         CIFAR-10N only with ``label_set="clean"``.
     seed : int
-        Seeds the digits train/test split and the synthetic noise. Kept apart from the
-        run's ``seed`` so that runs with several seeds share one dataset and test set
-        (their spread is the training randomness); set it per run to vary the data too.
+        Seeds the digits train/test split, the "image_csv" hold-out split and the
+        synthetic noise. Kept apart from the run's ``seed`` so that runs with several seeds
+        share one dataset and test set (their spread is the training randomness); set it
+        per run to vary the data too.
+    image_size : int, optional
+        Image files only: the short side is resized to this and centre-cropped to a
+        square (default 64).
+    cache : str, optional
+        Image files only: decode into memory-mapped ``.npy`` files in this folder
+        (resumable, reused across runs) instead of RAM; the learners then stream batches
+        from it. Needed when the decoded set exceeds 16 GiB.
     """
 
     dataset: str = "digits"
     root: str | None = None
     path: str | None = None
-    label_set: str = "worst"
+    label_set: str | None = None
     test_set: str | None = None
     train_subset: int | None = None
     test_subset: int | None = None
     noise: str = "symmetric"
     noise_rate: float | None = None
     seed: int = 0
+    image_size: int | None = None
+    cache: str | None = None
+    test_path: str | None = None
 
     def __post_init__(self) -> None:
         _choice("data.dataset", self.dataset, DATASETS)
         object.__setattr__(self, "seed", _int("data.seed", self.seed, 0))
-        _choice("data.label_set", self.label_set, tuple(CIFAR10N_LABEL_SETS))
+        label_sets = {
+            "cifar10n": ("worst", CIFAR10N_LABEL_SETS), "cifar100n": ("noisy", CIFAR100N_LABEL_SETS),
+        }
+        if self.dataset in label_sets:
+            default, options = label_sets[self.dataset]
+            object.__setattr__(self, "label_set", self.label_set or default)
+            _choice("data.label_set", self.label_set, tuple(options))
+        elif self.label_set is not None:
+            raise ValueError(
+                f"`data.label_set` applies to datasets 'cifar10n' and 'cifar100n' only, got "
+                f"{self.label_set!r} for {self.dataset!r}"
+            )
         _choice("data.noise", self.noise, NOISE_KINDS)
         for key in ("train_subset", "test_subset"):
             object.__setattr__(self, key, _int(f"data.{key}", getattr(self, key), 1, allow_none=True))
-        for key in ("root", "path"):
+        for key in ("root", "path", "cache", "test_path"):
             value = getattr(self, key)
             if value is not None and not isinstance(value, (str, Path)):
                 raise ValueError(f"`data.{key}` must be a path, got {value!r}")
@@ -246,23 +290,39 @@ class DataConfig:
             if not ok or not 0.0 <= float(rate) < 1.0:
                 raise ValueError(f"`data.noise_rate` must be a number in [0, 1) or null, got {rate!r}")
             object.__setattr__(self, "noise_rate", float(rate))
-        if self.dataset == "cifar10n":
-            if self.root is None:
-                raise ValueError("`data.root` is required for dataset 'cifar10n' (folder with cifar10.npz)")
-            if self.test_set is not None:
-                _choice("data.test_set", self.test_set, TEST_SETS)
-            if self.noise_rate and self.label_set != "clean":
-                raise ValueError(
-                    f"`data.noise_rate` = {self.noise_rate} adds synthetic noise, but label_set "
-                    f"{self.label_set!r} already holds human noise; use label_set 'clean' for synthetic noise"
-                )
+        if self.dataset == "cifar10n" and self.test_set is not None:
+            _choice("data.test_set", self.test_set, TEST_SETS)
         elif self.test_set is not None:
             raise ValueError(
                 f"`data.test_set` applies to dataset 'cifar10n' only, got {self.test_set!r} "
                 f"for {self.dataset!r}"
             )
-        if self.dataset == "arrays" and self.path is None:
-            raise ValueError("`data.path` is required for dataset 'arrays' (an .npz file)")
+        if self.noise_rate and self.dataset in _HUMAN_NOISE and self.label_set != "clean":
+            what = f"label_set {self.label_set!r}" if self.label_set else f"dataset {self.dataset!r}"
+            hint = "; use label_set 'clean' for synthetic noise" if self.label_set else ""
+            raise ValueError(
+                f"`data.noise_rate` = {self.noise_rate} adds synthetic noise, but {what} already "
+                f"holds human noise{hint}"
+            )
+        needs = {"cifar10n": ("root", "folder with cifar10.npz"), "cifar100n": ("root", "CIFAR-100 folder"),
+                 "arrays": ("path", "an .npz file"), "image_csv": ("path", "the training CSV"),
+                 "webvision": ("root", "WebVision folder"), "clothing1m": ("root", "Clothing-1M folder"),
+                 "imagenet": ("root", "ImageNet folder")}
+        if self.dataset in needs and getattr(self, needs[self.dataset][0]) is None:
+            key, what = needs[self.dataset]
+            raise ValueError(f"`data.{key}` is required for dataset {self.dataset!r} ({what})")
+        if self.dataset in FILE_DATASETS:
+            size = _DEFAULT_IMAGE_SIZE if self.image_size is None else self.image_size
+            object.__setattr__(self, "image_size", _int("data.image_size", size, 1))
+        else:
+            for key in ("image_size", "cache"):
+                if getattr(self, key) is not None:
+                    raise ValueError(
+                        f"`data.{key}` applies to the image-file datasets {FILE_DATASETS} only, "
+                        f"got {getattr(self, key)!r} for {self.dataset!r}"
+                    )
+        if self.test_path is not None and self.dataset != "image_csv":
+            raise ValueError(f"`data.test_path` applies to dataset 'image_csv' only, not {self.dataset!r}")
 
 
 @dataclass(frozen=True)
@@ -407,6 +467,9 @@ ALIASES: dict[str, tuple[str, ...]] = {
     "noise": ("data.noise",),
     "noise_rate": ("data.noise_rate",),
     "data_seed": ("data.seed",),
+    "image_size": ("data.image_size",),
+    "cache": ("data.cache",),
+    "test_path": ("data.test_path",),
     "model": ("warmup.model", "train.model"),
     "learner": ("train.learner",),
     "learner_params": ("train.params",),
@@ -594,7 +657,10 @@ def _indices_digest(indices: np.ndarray) -> str:
 
 
 def _data_key(data: DataConfig) -> str:
-    return _digest("data", SCHEMA_VERSION, asdict(data))
+    fields = {  # where the decoded images are cached does not change them
+        k: v for k, v in asdict(data).items() if k != "cache" and not (k in _LATER_DATA_FIELDS and v is None)
+    }
+    return _digest("data", SCHEMA_VERSION, fields)
 
 
 def _fraction_tag(fraction: float) -> str:
@@ -675,6 +741,17 @@ def _load_arrays(data: DataConfig) -> NoisyDataset:
     )
 
 
+def _file_index(data: DataConfig) -> FileImageDataset:
+    if data.dataset == "image_csv":
+        return index_image_csv(str(data.path), data.root, data.test_path, seed=data.seed)
+    root = Path(str(data.root))
+    if data.dataset == "webvision":
+        return load_webvision(root)
+    if data.dataset == "clothing1m":
+        return load_clothing1m(root)
+    return load_imagenet(root)
+
+
 def load_dataset(data: DataConfig) -> NoisyDataset:
     """Load the dataset a :class:`DataConfig` describes (seeded by ``data.seed``).
 
@@ -693,7 +770,7 @@ def load_dataset(data: DataConfig) -> NoisyDataset:
         label = f"digits ({data.noise} {rate:.0%})"
     elif data.dataset == "cifar10n":
         ds = load_cifar10n(
-            Path(str(data.root)), data.label_set, data.test_set or "exact1k",
+            Path(str(data.root)), str(data.label_set), data.test_set or "exact1k",
             max_train=data.train_subset, max_test=data.test_subset,
         )
         for name, want, have in (("data.train_subset", data.train_subset, ds.n),
@@ -706,9 +783,28 @@ def load_dataset(data: DataConfig) -> NoisyDataset:
             noisy = _apply_noise(ds.clean_labels, data, ds.num_classes, data.seed)
             ds = ds.with_labels(noisy, noise=data.noise, noise_rate=data.noise_rate)
             label = f"cifar10 ({data.noise} {data.noise_rate:.0%})"
+    elif data.dataset == "cifar100n":
+        ds = load_cifar100n(
+            Path(str(data.root)), str(data.label_set), max_train=data.train_subset, max_test=data.test_subset
+        )
+        label = ds.name
+    elif data.dataset in FILE_DATASETS:
+        ds = _file_index(data).materialize(
+            data.train_subset, data.test_subset, data.image_size, cache=data.cache,
+        )
+        label = f"{ds.name} ({data.image_size}px)"
     else:
         ds = _first(_load_arrays(data), data.train_subset, data.test_subset)
-        label = ds.name + (f" ({data.noise} {data.noise_rate:.0%})" if data.noise_rate else "")
+        label = ds.name
+    if data.noise_rate and data.dataset not in ("digits", "cifar10n", "arrays"):
+        # the given labels are clean here (or unknown-noise, then treated as the truth)
+        clean = ds.noisy_labels if ds.clean_labels is None else ds.clean_labels
+        ds = replace(
+            ds, noisy_labels=_apply_noise(clean, data, ds.num_classes, data.seed), clean_labels=clean,
+            meta={**ds.meta, "noise": data.noise, "noise_rate": data.noise_rate},
+        )
+    if data.noise_rate and data.dataset not in ("digits", "cifar10n"):
+        label += f" ({data.noise} {data.noise_rate:.0%})"
     if data.train_subset is not None:
         label += f", first {data.train_subset}"
     ds.meta["label"] = label

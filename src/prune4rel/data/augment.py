@@ -10,11 +10,14 @@ colour", which is what cutout fills in.
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Sequence
 
 import numpy as np
 import torch
 import torch.nn.functional as F
+
+from prune4rel.data.dataset import is_memory_mapped
 
 __all__ = [
     "RANDAUGMENT_OPS",
@@ -506,6 +509,45 @@ class InputPipeline:
         shape = (1, -1, 1, 1) if is_image else (1, -1)
         self.mean = torch.as_tensor(np.asarray(mean, np.float32), device=self.device).reshape(shape)
         self.std = torch.as_tensor(np.asarray(std, np.float32), device=self.device).reshape(shape)
+
+    def stage(self, x: np.ndarray) -> torch.Tensor:
+        """The training set's raw inputs for :meth:`gather`: on the device, except
+        memory-mapped images, which stay a zero-copy host view of the file.
+
+        Parameters
+        ----------
+        x : ndarray, shape (N, H, W, C) uint8 or (N, F) float
+
+        Returns
+        -------
+        torch.Tensor, shape of ``x``
+        """
+        if self.is_image and is_memory_mapped(x):
+            if x.dtype != np.uint8:
+                raise ValueError(f"image inputs must be uint8 (N, H, W, C), got {x.dtype}")
+            with warnings.catch_warnings():  # a read-only map: nothing writes into it
+                warnings.filterwarnings("ignore", message="The given NumPy array is not writable")
+                return torch.from_numpy(np.asarray(x))
+        return self.upload(x)
+
+    def gather(self, raw: torch.Tensor, idx: torch.Tensor) -> torch.Tensor:
+        """Normalised inputs of rows ``idx`` of the tensor :meth:`stage` returned, on the device.
+
+        Parameters
+        ----------
+        raw : torch.Tensor, shape (N, ...)
+        idx : torch.Tensor of int64, shape (B,)
+
+        Returns
+        -------
+        torch.Tensor of float32, shape (B, C, H, W) or (B, F)
+        """
+        if raw.device == self.device:
+            return self(raw[idx.to(raw.device)])
+        rows = raw[idx.cpu()]
+        if self.device.type == "cuda":
+            rows = rows.pin_memory()
+        return self(rows.to(self.device, non_blocking=True))
 
     def upload(self, x: np.ndarray) -> torch.Tensor:
         """Raw inputs (N, H, W, C) uint8 or (N, F) float as a device tensor (no copy of

@@ -2,12 +2,23 @@
 
 from __future__ import annotations
 
+import mmap
 from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
 
-__all__ = ["NoisyDataset", "from_arrays"]
+__all__ = ["NoisyDataset", "from_arrays", "is_memory_mapped"]
+
+
+def is_memory_mapped(arr: np.ndarray) -> bool:
+    """Whether ``arr`` is (a view of) a memory-mapped file, e.g. ``np.load(..., mmap_mode="r")``."""
+    base: Any = arr
+    while base is not None:
+        if isinstance(base, (np.memmap, mmap.mmap)):
+            return True
+        base = getattr(base, "base", None)
+    return False
 
 
 def _check_inputs(name: str, x: Any) -> np.ndarray:
@@ -51,7 +62,10 @@ class NoisyDataset:
     Parameters
     ----------
     x : ndarray, shape (N, H, W, C) uint8 or (N, F) float32
-        Training inputs: images (channels last, values 0..255) or feature vectors.
+        Training inputs: images (channels last, values 0..255) or feature vectors. Images
+        may be memory-mapped (``np.load(path, mmap_mode="r")``, or
+        ``FileImageDataset.materialize(cache=...)``): learners then read each batch from the
+        file instead of copying the set to the device.
     noisy_labels : ndarray of int, shape (N,)
         Given (possibly wrong) training labels in ``[0, num_classes)``.
     x_test : ndarray, same layout as ``x`` with M rows
@@ -163,7 +177,11 @@ class NoisyDataset:
         mean, std : ndarray of float32, shape (C,) for images or (F,) for features
             ``std`` is floored at 1e-6 so constant channels/features do not divide by zero.
         """
-        if self.is_image:
+        if self.is_image and is_memory_mapped(self.x):
+            # whole images, evenly spaced: a pixel stride would touch every page of the file
+            rows = self.x[:: max(1, self.n // 2048)]
+            sample = rows.reshape(-1, self.x.shape[-1]).astype(np.float64) / 255.0
+        elif self.is_image:
             flat = self.x.reshape(-1, self.x.shape[-1])
             step = max(1, flat.shape[0] // 2_000_000)  # a strided sample is plenty
             sample = flat[::step].astype(np.float64) / 255.0

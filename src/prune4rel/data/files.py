@@ -1,21 +1,16 @@
 """Image files on disk: a CSV of paths, and the large web-scale noisy sets by their layouts.
 
-The learners keep the whole training set on the device as one uint8 array
-(:attr:`NoisyDataset.x`, uploaded once in ``Learner._bind``), which is what makes them fast
-on CIFAR-size data but rules out decoding files lazily per batch. Sets that do not fit in
-memory (WebVision: 66k images in the first 50 classes of the Google subset; Clothing-1M:
-1M; ImageNet: 1.28M) are therefore loaded in two steps:
+The learners read training images as one uint8 array (:attr:`NoisyDataset.x`). For sets
+that do not fit in memory (WebVision: 66k images in the first 50 classes of the Google
+subset; Clothing-1M: 1M; ImageNet: 1.28M) loading has two steps:
 
 1. a loader reads only the annotation files / folder listing and returns a
    :class:`FileImageDataset`: paths and labels, a few bytes per example, no pixels;
-2. :meth:`FileImageDataset.materialize` decodes a bounded number of them (the first
+2. :meth:`FileImageDataset.materialize` decodes all of them or a bounded part (the first
    ``max_train``, or chosen ``indices``, e.g. :meth:`FileImageDataset.balanced_indices`),
-   resized to ``image_size``, into an ordinary :class:`NoisyDataset`.
-
-Everything downstream (scoring, selection, training) then works unchanged on that subset.
-Training on a full 1M-image set needs a streaming trainer, which prune4rel does not have;
-selection itself scales (it reads only signals), so user-computed signals of a full set can
-still be selected with ``prune4rel select``.
+   resized to ``image_size``, into a :class:`NoisyDataset`: in RAM, or with ``cache=`` into
+   a resumable on-disk ``.npy`` that is memory-mapped, so that scoring, selection and
+   training stream batches from disk instead of holding the set in memory.
 
 Expected layouts (paths relative to the ``root`` the user names):
 
@@ -52,7 +47,6 @@ from __future__ import annotations
 import csv
 import os
 from collections.abc import Callable, Sequence
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
@@ -60,6 +54,14 @@ from typing import Any
 import numpy as np
 
 from prune4rel.data.dataset import NoisyDataset
+from prune4rel.data.decode import (
+    GIB,
+    ImageSize,
+    check_image_size,
+    decode_image,
+    decode_images_to_npy,
+    decode_many,
+)
 
 __all__ = [
     "CLOTHING1M_CLASSES",
@@ -80,130 +82,6 @@ CLOTHING1M_CLASSES = (
     "T-Shirt", "Shirt", "Knitwear", "Chiffon", "Sweater", "Hoodie", "Windbreaker", "Jacket",
     "Down Coat", "Suit", "Shawl", "Dress", "Vest", "Underwear",
 )
-_GIB = 1 << 30
-
-ImageSize = int | tuple[int, int] | None
-
-
-# ---------------------------------------------------------------------------- decoding
-def _check_image_size(image_size: ImageSize) -> tuple[int, int] | int | None:
-    if image_size is None:
-        return None
-    if isinstance(image_size, (int, np.integer)) and not isinstance(image_size, bool):
-        if image_size >= 1:
-            return int(image_size)
-    elif (
-        isinstance(image_size, (tuple, list))
-        and len(image_size) == 2
-        and all(isinstance(s, (int, np.integer)) and not isinstance(s, bool) and s >= 1 for s in image_size)
-    ):
-        return (int(image_size[0]), int(image_size[1]))
-    raise ValueError(
-        f"`image_size` must be None, a positive int (short side, then centre crop) or a pair "
-        f"(height, width), got {image_size!r}"
-    )
-
-
-def decode_image(path: str | Path, image_size: ImageSize = None, mode: str = "RGB") -> np.ndarray:
-    """Read one image file with Pillow.
-
-    Parameters
-    ----------
-    path : path
-    image_size : int, (height, width) or None
-        An int resizes the shorter side to ``image_size`` (bilinear, antialiased) and
-        centre-crops a square; a pair resizes to exactly that shape; None keeps the size.
-        Large JPEGs are decoded at a reduced scale first (Pillow's ``draft``), which is much
-        faster and visually equivalent.
-    mode : {"RGB", "L"}
-        Colour mode: 3 channels or grey.
-
-    Returns
-    -------
-    ndarray of uint8, shape (H, W, C)
-        ``C`` is 3 for "RGB", 1 for "L".
-
-    Raises
-    ------
-    ValueError
-        When the file is missing or is not a readable image (the message names it).
-    """
-    from PIL import Image, UnidentifiedImageError
-
-    size = _check_image_size(image_size)
-    if mode not in ("RGB", "L"):
-        raise ValueError(f"`mode` must be 'RGB' or 'L', got {mode!r}")
-    try:
-        with Image.open(path) as img:
-            if size is not None and img.format == "JPEG":
-                want = (size, size) if isinstance(size, int) else (size[1], size[0])
-                img.draft(mode, want)
-            img = img.convert(mode)
-            if isinstance(size, int):
-                w, h = img.size
-                scale = size / min(w, h)
-                nw, nh = max(size, round(w * scale)), max(size, round(h * scale))
-                img = img.resize((nw, nh), Image.Resampling.BILINEAR)
-                left, top = (nw - size) // 2, (nh - size) // 2
-                img = img.crop((left, top, left + size, top + size))
-            elif size is not None:
-                img = img.resize((size[1], size[0]), Image.Resampling.BILINEAR)
-            arr = np.asarray(img, dtype=np.uint8)
-    except FileNotFoundError as exc:
-        raise ValueError(f"image file not found: {path}") from exc
-    except (UnidentifiedImageError, OSError) as exc:
-        raise ValueError(f"cannot read image {path}: {exc}") from exc
-    return arr[..., None] if arr.ndim == 2 else arr
-
-
-def _decode_many(
-    paths: Sequence[Path],
-    image_size: ImageSize,
-    mode: str,
-    workers: int,
-    progress: bool,
-    desc: str,
-    max_bytes: int | None,
-    extra_rows: int = 0,
-) -> np.ndarray:
-    """Decode ``paths`` in order into one (N, H, W, C) uint8 array (threads: Pillow's decoders
-    release the GIL)."""
-    first = decode_image(paths[0], image_size, mode)
-    total = (len(paths) + extra_rows) * first.nbytes
-    if max_bytes is not None and total > max_bytes:
-        raise ValueError(
-            f"decoding {len(paths) + extra_rows} images of shape {first.shape} needs "
-            f"{total / _GIB:.1f} GiB, over `max_bytes` ({max_bytes / _GIB:.1f} GiB): lower "
-            "`max_train` / `max_test` or `image_size`, or raise `max_bytes`"
-        )
-    out = np.empty((len(paths), *first.shape), dtype=np.uint8)
-    out[0] = first
-
-    def one(i: int) -> None:
-        arr = decode_image(paths[i], image_size, mode)
-        if arr.shape != first.shape:
-            raise ValueError(
-                f"image {paths[i]} has shape {arr.shape} but {paths[0]} has {first.shape}: "
-                "pass `image_size` to resize every image to one shape"
-            )
-        out[i] = arr
-
-    from tqdm.auto import tqdm
-
-    rest = range(1, len(paths))
-    bar = tqdm(total=len(paths), initial=1, desc=desc, disable=not progress, unit="img")
-    with bar:
-        if workers <= 1:
-            for i in rest:
-                one(i)
-                bar.update(1)
-        else:
-            with ThreadPoolExecutor(max_workers=workers) as pool:
-                for _ in pool.map(one, rest):
-                    bar.update(1)
-    return out
-
-
 # ---------------------------------------------------------------------------- the index type
 def _check_paths(name: str, paths: Any) -> np.ndarray:
     arr = np.asarray(paths, dtype=str) if len(paths) else np.zeros(0, dtype="<U1")
@@ -395,7 +273,7 @@ class FileImageDataset:
         mode: str = "RGB",
         workers: int | None = None,
         progress: bool = False,
-        max_bytes: int | None = 16 * _GIB,
+        max_bytes: int | None = 16 * GIB,
     ) -> np.ndarray:
         """Decode training (or test) images ``indices`` into (K, H, W, C) uint8, in order.
 
@@ -407,8 +285,8 @@ class FileImageDataset:
         if idx.size == 0:
             raise ValueError("`indices` is empty: nothing to decode")
         paths = [self.path(int(i), test) for i in idx]
-        return _decode_many(
-            paths, _check_image_size(image_size), mode, _workers(workers), progress,
+        return decode_many(
+            paths, check_image_size(image_size), mode, _workers(workers), progress,
             f"{self.name} {'test' if test else 'train'}", max_bytes,
         )
 
@@ -423,7 +301,8 @@ class FileImageDataset:
         mode: str = "RGB",
         workers: int | None = None,
         progress: bool = True,
-        max_bytes: int | None = 16 * _GIB,
+        max_bytes: int | None = 16 * GIB,
+        cache: str | Path | None = None,
     ) -> NoisyDataset:
         """Decode a bounded part of the index into an in-memory :class:`NoisyDataset`.
 
@@ -442,7 +321,14 @@ class FileImageDataset:
         progress : bool
             Show a tqdm bar.
         max_bytes : int or None
-            Refuse (ValueError) to allocate more than this (default 16 GiB); None = no limit.
+            Refuse (ValueError) to allocate more than this in RAM (default 16 GiB); None = no
+            limit. Does not apply with ``cache``.
+        cache : path, optional
+            Decode into ``.npy`` files in this folder instead of RAM (see
+            :func:`~prune4rel.data.decode.decode_images_to_npy`): resumable, reused by later
+            calls with the same rows, size and mode, and returned memory-mapped, so that
+            the learners stream batches from disk (the page cache) rather than holding the
+            set in memory.
 
         Returns
         -------
@@ -465,16 +351,26 @@ class FileImageDataset:
                 f"nothing to decode: {idx.size} training and {tdx.size} test rows selected "
                 "(a dataset needs at least one of each)"
             )
-        size = _check_image_size(image_size)
+        size = check_image_size(image_size)
         nw = _workers(workers)
-        x = _decode_many(
-            [self.path(int(i)) for i in idx], size, mode, nw, progress, f"{self.name} train",
-            max_bytes, extra_rows=tdx.size,
-        )
-        x_test = _decode_many(
-            [self.path(int(i), True) for i in tdx], size, mode, nw, progress, f"{self.name} test",
-            None if max_bytes is None else max_bytes - x.nbytes,
-        )
+        train_paths = [self.path(int(i)) for i in idx]
+        test_paths = [self.path(int(i), True) for i in tdx]
+        if cache is not None:
+            x, x_test = (
+                decode_images_to_npy(
+                    p, cache, size, mode, prefix=part, workers=nw, progress=progress,
+                    desc=f"{self.name} {part}",
+                )
+                for p, part in ((train_paths, "train"), (test_paths, "test"))
+            )
+        else:
+            x = decode_many(
+                train_paths, size, mode, nw, progress, f"{self.name} train", max_bytes, extra_rows=tdx.size
+            )
+            x_test = decode_many(
+                test_paths, size, mode, nw, progress, f"{self.name} test",
+                None if max_bytes is None else max_bytes - x.nbytes,
+            )
         if x_test.shape[1:] != x.shape[1:]:
             raise ValueError(
                 f"training images have shape {x.shape[1:]} but test images {x_test.shape[1:]}: "
@@ -488,6 +384,7 @@ class FileImageDataset:
             "materialized_test": int(tdx.size),
             "image_size": None if size is None else (size if isinstance(size, int) else list(size)),
             "index_n": self.n,
+            "decoded_cache": None if cache is None else str(cache),
         }
         if clean is not None and known < idx.size:
             meta["clean_labels_known"] = known
@@ -861,9 +758,9 @@ def load_webvision(
     full = f" (first {len(t_paths)})" if max_test is not None else ""
     ds = FileImageDataset(
         root=root,
-        paths=paths,
+        paths=np.asarray(paths),
         noisy_labels=np.asarray(labels, dtype=np.int64),
-        test_paths=t_paths,
+        test_paths=np.asarray(t_paths),
         y_test=np.asarray(t_labels, dtype=np.int64),
         num_classes=int(num_classes),
         clean_labels=None,
@@ -959,7 +856,7 @@ def load_clothing1m(
         return key if key.startswith("images/") or Path(key).is_absolute() else f"images/{key}"
 
     names_file = ann / "category_names_eng.txt"
-    class_names = CLOTHING1M_CLASSES
+    class_names: tuple[str, ...] = CLOTHING1M_CLASSES
     if names_file.is_file():
         lines = [s.strip() for s in names_file.read_text(encoding="utf-8").splitlines() if s.strip()]
         if len(lines) == 14:
@@ -967,9 +864,9 @@ def load_clothing1m(
     full = f" (first {len(test_keys)})" if max_test is not None else ""
     ds = FileImageDataset(
         root=root,
-        paths=[rel(k) for k in train_keys],
+        paths=np.asarray([rel(k) for k in train_keys]),
         noisy_labels=np.asarray([noisy_kv[k] for k in train_keys], dtype=np.int64),
-        test_paths=[rel(k) for k in test_keys],
+        test_paths=np.asarray([rel(k) for k in test_keys]),
         y_test=np.asarray([clean_kv[k] for k in test_keys], dtype=np.int64),
         num_classes=14,
         clean_labels=np.asarray([clean_kv.get(k, -1) for k in train_keys], dtype=np.int64),
@@ -1073,9 +970,9 @@ def load_imagenet(
     k = len(wnids)
     return FileImageDataset(
         root=root,
-        paths=paths,
+        paths=np.asarray(paths),
         noisy_labels=y,
-        test_paths=t_paths,
+        test_paths=np.asarray(t_paths),
         y_test=np.asarray(t_labels, dtype=np.int64),
         num_classes=k,
         clean_labels=y.copy(),

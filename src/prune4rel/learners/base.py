@@ -287,7 +287,7 @@ class Learner(ABC):
             self._init_state(dataset.n, dataset.num_classes)
         if self._bound_to != id(dataset):
             assert self._pipeline is not None
-            self._raw = self._pipeline.upload(dataset.x)
+            self._raw = self._pipeline.stage(dataset.x)
             self._labels = torch.as_tensor(dataset.noisy_labels, device=self.device)
             self._clean = None if dataset.clean_labels is None else dataset.clean_labels.copy()
             self._bound_to = id(dataset)
@@ -360,7 +360,7 @@ class Learner(ABC):
     # ------------------------------------------------------------------ training
     def _inputs(self, idx: torch.Tensor) -> torch.Tensor:
         assert self._raw is not None and self._pipeline is not None
-        return self._pipeline(self._raw[idx])
+        return self._pipeline.gather(self._raw, idx)
 
     def _make_batch(self, idx: torch.Tensor) -> Batch:
         assert self._labels is not None
@@ -569,11 +569,12 @@ class Learner(ABC):
 
     def _forward_eval(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """Eval-mode ``(embeddings, logits)`` of a normalised batch (TTA on logits)."""
-        assert self.model is not None
-        z = self.model.embed(x)
-        logits = self.model.head(z) if hasattr(self.model, "head") else self.model(x)
+        model: Any = self.model  # an EmbeddingModel: embed() and optionally head()
+        assert model is not None
+        z = model.embed(x)
+        logits = model.head(z) if hasattr(model, "head") else model(x)
         if self.tta and x.ndim == 4:
-            logits = 0.5 * (logits + self.model(x.flip(3)))
+            logits = 0.5 * (logits + model(x.flip(3)))
         return z, logits
 
     @torch.no_grad()
