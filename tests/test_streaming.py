@@ -173,6 +173,7 @@ def _mapped_copy(ds: NoisyDataset, folder: Path) -> NoisyDataset:
     )
 
 
+@pytest.mark.filterwarnings("error::UserWarning")  # e.g. torch's warning on read-only arrays
 @pytest.mark.parametrize("learner", ["ce", "sop+", "dividemix"])
 def test_learner_on_a_mapped_set_matches_in_memory_training(tmp_path, learner) -> None:
     rng = np.random.default_rng(1)

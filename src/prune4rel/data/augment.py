@@ -488,6 +488,14 @@ def default_augment(input_shape: Sequence[int], strong: str | RandAugment = "jit
     return FeatureAugment()
 
 
+def _read_only_tensor(arr: np.ndarray) -> torch.Tensor:
+    """``torch.from_numpy`` without its warning for read-only arrays (memory-mapped files):
+    the pipeline only reads raw inputs, it never writes into them."""
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message="The given NumPy array is not writable")
+        return torch.from_numpy(arr)
+
+
 class InputPipeline:
     """Moves raw inputs to a device once and turns index batches into normalised tensors.
 
@@ -525,9 +533,7 @@ class InputPipeline:
         if self.is_image and is_memory_mapped(x):
             if x.dtype != np.uint8:
                 raise ValueError(f"image inputs must be uint8 (N, H, W, C), got {x.dtype}")
-            with warnings.catch_warnings():  # a read-only map: nothing writes into it
-                warnings.filterwarnings("ignore", message="The given NumPy array is not writable")
-                return torch.from_numpy(np.asarray(x))
+            return _read_only_tensor(np.asarray(x))
         return self.upload(x)
 
     def gather(self, raw: torch.Tensor, idx: torch.Tensor) -> torch.Tensor:
@@ -555,7 +561,7 @@ class InputPipeline:
         arr = np.ascontiguousarray(x if self.is_image else np.asarray(x, np.float32))
         if self.is_image and arr.dtype != np.uint8:
             raise ValueError(f"image inputs must be uint8 (N, H, W, C), got {arr.dtype}")
-        return torch.from_numpy(arr).to(self.device)
+        return _read_only_tensor(arr).to(self.device)
 
     def __call__(self, raw: torch.Tensor) -> torch.Tensor:
         """Normalise a raw batch: returns (B, C, H, W) or (B, F) float32."""
