@@ -184,3 +184,20 @@ def test_cli_select_with_ray(tmp_path):
     ]:
         res = CliRunner().invoke(main, [*args, *extra])
         assert res.exit_code != 0 and message in res.output, (extra, res.output)
+
+
+def test_unreachable_ray_cluster_is_a_clear_cli_error(tmp_path, monkeypatch):
+    import ray
+
+    def refuse(**kwargs):
+        raise ConnectionError(f"Could not find any running Ray instance at {kwargs.get('address')}")
+
+    monkeypatch.setattr(ray, "is_initialized", lambda: False)
+    monkeypatch.setattr(ray, "init", refuse)
+    sig = noisy_clustered_signals(n=200)
+    sig.save(tmp_path / "s.npz")
+    res = CliRunner().invoke(main, ["select", str(tmp_path / "s.npz"), "--fraction", "0.2", "--out",
+                                    str(tmp_path / "o.npy"), "--ray-address", "10.0.0.1:6379"])
+    assert res.exit_code == 1 and res.exception is not None and isinstance(res.exception, SystemExit)
+    assert "cannot start or reach the Ray cluster at '10.0.0.1:6379'" in res.output
+    assert not (tmp_path / "o.npy").exists()

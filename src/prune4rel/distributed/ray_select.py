@@ -274,7 +274,8 @@ def ray_select(
     Raises
     ------
     ValueError
-        For bad shards, partition, alpha, budget, selector parameters or arrays.
+        For bad shards, partition, alpha, budget, selector parameters or arrays, and when
+        Ray cannot start locally or reach the cluster at `address`.
     ImportError
         When Ray is not installed.
     """
@@ -292,7 +293,11 @@ def ray_select(
     if started:
         if address is not None and num_cpus is not None:
             raise ValueError("`num_cpus` applies to a local Ray runtime only, not with `address`")
-        ray.init(address=address, num_cpus=num_cpus, include_dashboard=False)
+        try:
+            ray.init(address=address, num_cpus=num_cpus, include_dashboard=False)
+        except (ConnectionError, TimeoutError) as exc:
+            where = "a local Ray runtime" if address is None else f"the Ray cluster at {address!r}"
+            raise ValueError(f"cannot start or reach {where}: {exc}") from exc
     try:
         data = source if isinstance(source, str) else ray.put(source)
         task = ray.remote(_select_rows)
