@@ -284,3 +284,24 @@ def test_cli_run_on_image_files(tmp_path, images) -> None:
     assert "uniform" in result.output and list((tmp_path / "cache").glob("train-*.npy"))
     bad = CliRunner().invoke(main, [*args[:2], "webvision", "--out", str(tmp_path / "r2")])
     assert bad.exit_code != 0 and "data.root" in bad.output
+
+
+def test_pipeline_loads_cifar100n(tmp_path) -> None:
+    rng = np.random.default_rng(0)
+    y = rng.integers(0, 100, 30)
+    np.savez(tmp_path / "cifar100.npz", x_train=rng.integers(0, 256, (30, 32, 32, 3), dtype=np.uint8),
+             y_train=y, x_test=rng.integers(0, 256, (6, 32, 32, 3), dtype=np.uint8), y_test=y[:6])
+    noisy = np.where(np.arange(30) % 3 == 0, (y + 1) % 100, y)
+    np.savez(tmp_path / "cifar100n_labels.npz", clean_label=y, noisy_label=noisy)
+    human = load_dataset(DataConfig(dataset="cifar100n", root=str(tmp_path), train_subset=24))
+    assert human.n == 24 and human.num_classes == 100 and human.noise_rate() == pytest.approx(8 / 24)
+    np.testing.assert_array_equal(human.noisy_labels, noisy[:24])
+    synthetic = load_dataset(DataConfig(dataset="cifar100n", root=str(tmp_path), label_set="clean",
+                                        noise_rate=0.5, noise="asymmetric"))
+    np.testing.assert_array_equal(synthetic.clean_labels, y)
+    np.testing.assert_array_equal(synthetic.noisy_labels[synthetic.noisy_labels != y],
+                                  (y[synthetic.noisy_labels != y] + 1) % 100)  # label -> label + 1
+    per_class = np.bincount(y, minlength=100)
+    expected = sum(round(0.5 * c) for c in per_class)  # the documented per-source-class count
+    assert synthetic.noise_rate() == pytest.approx(expected / 30)
+    assert synthetic.meta["label"] == "cifar100n-clean (asymmetric 50%)"
