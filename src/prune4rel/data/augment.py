@@ -501,7 +501,9 @@ class InputPipeline:
 
     Images stay uint8, channels last, on the device (4x less memory than float) and are
     converted per batch: ``(x / 255 - mean) / std``, channels first. Features are stored
-    as float32 and standardised per feature.
+    as float32 and standardised per feature. Memory-mapped images (a decode cache, a
+    ``np.load(..., mmap_mode="r")`` array) are not copied: :meth:`stage` keeps them a host
+    view of the file and :meth:`gather` reads and moves one batch at a time.
 
     Parameters
     ----------
