@@ -45,6 +45,21 @@ Protocols
     ``epochs // 5`` epochs and its ``lambda_u`` ramp-up ``epochs // 4`` (paper: 10 and 16 of
     300).
 
+The GPU grid of issue 6 (8 selectors x 4 fractions on all 50,000 worst labels, target under
+9 minutes on one H100/H200) is prepared but has not run yet (no GPU was lent since it was
+sized)::
+
+    PYTHONPATH=src python benchmarks/cifar10n/grid.py --protocol fast --device cuda \
+        --data data_local --noise worst --learners sop+ \
+        --methods uniform,small_loss,margin,forgetting,kcenter,moderate,prune4rel,prune4rel_agree \
+        --fractions 0.2,0.4,0.6,0.8 --seeds 0 --warmup-epochs 10 --epochs 12 --out "$OUT/grid_gpu"
+
+Sizing, from ``gpu_point_h200_results.json`` (SOP+, airbench, bf16 on an H200: 60 epochs over
+20,000 examples in 39 s, about 31,000 example-epochs per second; the 10-epoch warm-up over
+50,000 in 24 s): the 32 trainings are 8 x (0.2 + 0.4 + 0.6 + 0.8) x 50,000 x 12 = 9.6 M
+example-epochs, about 310 s, plus the warm-up, 32 selections and data loading; an H100 is
+slower, hence 12 epochs rather than the 60 of ``gpu_point.py``.
+
 Every run directory can be resumed (``--resume`` is the default): finished cells are
 skipped and interrupted trainings continue from their last epoch. The warm-up learner is the
 training learner (CE for DivideMix, whose own first epochs are a CE warm-up) with the same
