@@ -305,3 +305,25 @@ def test_pipeline_loads_cifar100n(tmp_path) -> None:
     expected = sum(round(0.5 * c) for c in per_class)  # the documented per-source-class count
     assert synthetic.noise_rate() == pytest.approx(expected / 30)
     assert synthetic.meta["label"] == "cifar100n-clean (asymmetric 50%)"
+
+
+def test_new_data_fields_keep_earlier_run_hashes() -> None:
+    """Run directories made before image_size/cache/test_path existed (when label_set
+    defaulted to "worst" for every dataset) keep their data hash, so they still resume."""
+    from prune4rel.pipeline import SCHEMA_VERSION, _data_key, _digest
+
+    def former(**fields):
+        base = {"dataset": "digits", "root": None, "path": None, "label_set": "worst",
+                "test_set": None, "train_subset": None, "test_subset": None, "noise": "symmetric",
+                "noise_rate": None, "seed": 0}
+        return _digest("data", SCHEMA_VERSION, {**base, **fields})
+
+    assert _data_key(DataConfig()) == former()
+    assert _data_key(DataConfig(dataset="arrays", path="x.npz", noise_rate=0.2)) == former(
+        dataset="arrays", path="x.npz", noise_rate=0.2)
+    assert _data_key(DataConfig(dataset="cifar10n", root="r", label_set="random1")) == former(
+        dataset="cifar10n", root="r", label_set="random1")
+    # the cache folder is not part of the data's identity; the image size is
+    files = {"dataset": "image_csv", "path": "t.csv"}
+    assert _data_key(DataConfig(**files, cache="a")) == _data_key(DataConfig(**files, cache="b"))
+    assert _data_key(DataConfig(**files, image_size=32)) != _data_key(DataConfig(**files))

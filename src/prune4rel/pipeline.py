@@ -660,6 +660,8 @@ def _data_key(data: DataConfig) -> str:
     fields = {  # where the decoded images are cached does not change them
         k: v for k, v in asdict(data).items() if k != "cache" and not (k in _LATER_DATA_FIELDS and v is None)
     }
+    if fields["label_set"] is None:  # hashed as its former default, "worst", for every dataset
+        fields["label_set"] = "worst"
     return _digest("data", SCHEMA_VERSION, fields)
 
 
