@@ -11,6 +11,7 @@ decode resumes from its last finished chunk, and the finished file appears atomi
 from __future__ import annotations
 
 import hashlib
+import json
 import os
 import shutil
 import warnings
@@ -178,7 +179,7 @@ def _load_finished(dest: Path, n: int) -> np.ndarray | None:
     except (OSError, ValueError) as exc:
         why = f"is not a readable .npy file ({exc})"
     else:
-        if arr.dtype == np.uint8 and arr.ndim in (3, 4) and arr.shape[0] == n:
+        if arr.dtype == np.uint8 and arr.ndim == 4 and arr.shape[0] == n:
             return arr
         why = f"holds {arr.dtype} {arr.shape}, not {n} uint8 images"
     warnings.warn(f"decoded-image cache {dest} {why}; decoding again", ResumeWarning, stacklevel=3)
@@ -278,8 +279,6 @@ def decode_images_to_npy(
 
 def _resume_point(partial: Path, record: Path, key: str, shape: tuple[int, ...]) -> int:
     """Rows already decoded into ``partial`` (0 when there is nothing valid to resume)."""
-    import json
-
     if not (partial.exists() and record.exists()):
         return 0
     try:
