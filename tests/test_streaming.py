@@ -327,3 +327,16 @@ def test_new_data_fields_keep_earlier_run_hashes() -> None:
     files = {"dataset": "image_csv", "path": "t.csv"}
     assert _data_key(DataConfig(**files, cache="a")) == _data_key(DataConfig(**files, cache="b"))
     assert _data_key(DataConfig(**files, image_size=32)) != _data_key(DataConfig(**files))
+
+
+def test_cifar10n_synthetic_noise_flips_the_clean_labels(shared_data) -> None:
+    from prune4rel.data import load_cifar10n, symmetric_noise
+
+    ds = load_dataset(DataConfig(dataset="cifar10n", root=str(shared_data), label_set="clean",
+                                 noise_rate=0.4, train_subset=200, test_subset=10))
+    clean = load_cifar10n(shared_data, "clean", max_train=200, max_test=10).noisy_labels
+    np.testing.assert_array_equal(ds.clean_labels, clean)
+    np.testing.assert_array_equal(ds.noisy_labels, symmetric_noise(clean, 0.4, 10, seed=0)[0])
+    assert ds.noise_rate() == pytest.approx(0.4)
+    assert ds.meta["label"] == "cifar10 (symmetric 40%), first 200"
+    assert ds.meta["noise"] == "symmetric" and ds.meta["noise_rate"] == 0.4

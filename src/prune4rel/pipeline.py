@@ -118,6 +118,13 @@ _HUMAN_NOISE = ("cifar10n", "cifar100n", "webvision", "clothing1m")
 #: directories stay resumable.
 _LATER_DATA_FIELDS = ("image_size", "cache", "test_path")
 _DEFAULT_IMAGE_SIZE = 64
+#: dataset -> (the DataConfig field it requires, what that field names)
+_REQUIRED = {
+    "cifar10n": ("root", "folder with cifar10.npz"), "cifar100n": ("root", "CIFAR-100 folder"),
+    "arrays": ("path", "an .npz file"), "image_csv": ("path", "the training CSV"),
+    "webvision": ("root", "WebVision folder"), "clothing1m": ("root", "Clothing-1M folder"),
+    "imagenet": ("root", "ImageNet folder"),
+}
 TEST_SETS = ("exact1k", "jpeg10k")
 NOISE_KINDS = ("symmetric", "asymmetric")
 _MODELS = ("auto", *MODEL_NAMES)
@@ -304,12 +311,8 @@ class DataConfig:
                 f"`data.noise_rate` = {self.noise_rate} adds synthetic noise, but {what} already "
                 f"holds human noise{hint}"
             )
-        needs = {"cifar10n": ("root", "folder with cifar10.npz"), "cifar100n": ("root", "CIFAR-100 folder"),
-                 "arrays": ("path", "an .npz file"), "image_csv": ("path", "the training CSV"),
-                 "webvision": ("root", "WebVision folder"), "clothing1m": ("root", "Clothing-1M folder"),
-                 "imagenet": ("root", "ImageNet folder")}
-        if self.dataset in needs and getattr(self, needs[self.dataset][0]) is None:
-            key, what = needs[self.dataset]
+        if self.dataset in _REQUIRED and getattr(self, _REQUIRED[self.dataset][0]) is None:
+            key, what = _REQUIRED[self.dataset]
             raise ValueError(f"`data.{key}` is required for dataset {self.dataset!r} ({what})")
         if self.dataset in FILE_DATASETS:
             size = _DEFAULT_IMAGE_SIZE if self.image_size is None else self.image_size
@@ -779,12 +782,7 @@ def load_dataset(data: DataConfig) -> NoisyDataset:
                                  ("data.test_subset", data.test_subset, ds.n_test)):
             if want is not None and want > have:
                 raise ValueError(f"`{name}` = {want} exceeds the {have} examples of {ds.name!r}")
-        label = ds.name
-        if data.noise_rate:
-            assert ds.clean_labels is not None  # CIFAR-10N always has them
-            noisy = _apply_noise(ds.clean_labels, data, ds.num_classes, data.seed)
-            ds = ds.with_labels(noisy, noise=data.noise, noise_rate=data.noise_rate)
-            label = f"cifar10 ({data.noise} {data.noise_rate:.0%})"
+        label = "cifar10" if data.noise_rate else ds.name
     elif data.dataset == "cifar100n":
         ds = load_cifar100n(
             Path(str(data.root)), str(data.label_set), max_train=data.train_subset, max_test=data.test_subset
@@ -798,14 +796,14 @@ def load_dataset(data: DataConfig) -> NoisyDataset:
     else:
         ds = _first(_load_arrays(data), data.train_subset, data.test_subset)
         label = ds.name
-    if data.noise_rate and data.dataset not in ("digits", "cifar10n", "arrays"):
-        # the given labels are clean here (or unknown-noise, then treated as the truth)
+    if data.noise_rate and data.dataset not in ("digits", "arrays"):  # those two add it as they load
+        # flip the clean labels (where none are known, the given ones are taken as the truth)
         clean = ds.noisy_labels if ds.clean_labels is None else ds.clean_labels
         ds = replace(
             ds, noisy_labels=_apply_noise(clean, data, ds.num_classes, data.seed), clean_labels=clean,
             meta={**ds.meta, "noise": data.noise, "noise_rate": data.noise_rate},
         )
-    if data.noise_rate and data.dataset not in ("digits", "cifar10n"):
+    if data.noise_rate and data.dataset != "digits":
         label += f" ({data.noise} {data.noise_rate:.0%})"
     if data.train_subset is not None:
         label += f", first {data.train_subset}"
