@@ -107,9 +107,13 @@ def test_grid_configs_are_valid(protocol, learner, tmp_path):
     args = grid.main.__globals__["argparse"].Namespace(
         protocol=protocol, device="cpu", threads=2, widths=None, warmup_epochs=None, epochs=None,
         methods=["uniform", "prune4rel_agree"], tau=None, fractions=[0.2, 0.4], data=str(tmp_path),
-        test_set="exact1k", train_subset=10000,
+        test_set="exact1k", train_subset=10000, target_degree=None,
     )
     config = grid.run_config(args, "worst", learner, 0)
+    assert config.selection.params == {}
+    args.target_degree = 20.0
+    calibrated = grid.run_config(args, "worst", learner, 0)
+    assert calibrated.selection.params == {"prune4rel_agree": {"target_degree": 20.0}}
     assert config.train.learner == learner
     assert config.warmup.learner == ("ce" if learner == "dividemix" else learner)
     assert config.train.model == ("preact_resnet18" if protocol == "paper" else "small_cnn")

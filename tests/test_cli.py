@@ -10,7 +10,8 @@ from conftest import softmax
 
 from prune4rel import Signals
 from prune4rel.cli import main
-from prune4rel.selection import Prune4ReL
+from prune4rel.neighbors import calibrate_tau
+from prune4rel.selection import Prune4ReL, get_selector
 
 
 def write_signals(path, n=60, seed=0):
@@ -73,6 +74,18 @@ def test_select_other_method_and_count(tmp_path):
     )
     assert res.exit_code == 0, res.output
     assert np.load(out).shape == (7,)
+
+
+def test_select_with_a_target_degree(tmp_path):
+    sig = write_signals(tmp_path / "s.npz", n=200)
+    out = tmp_path / "d.npy"
+    args = ["select", str(tmp_path / "s.npz"), "--fraction", "0.3", "--method", "prune4rel_agree"]
+    res = CliRunner().invoke(main, [*args, "--param", "target_degree=12", "--out", str(out), "--quiet"])
+    assert res.exit_code == 0, res.output
+    tau = calibrate_tau(sig.embeddings, 12.0)
+    expected = get_selector("prune4rel_agree", tau=tau).select(sig, 0.3).indices
+    np.testing.assert_array_equal(np.load(out), expected)
+    assert json.loads(out.with_suffix(".json").read_text())["params"]["target_degree"] == 12.0
 
 
 def test_select_errors_are_clear_and_write_nothing(tmp_path):

@@ -13,7 +13,7 @@ from conftest import softmax
 from prune4rel import Signals
 from prune4rel.cli import main
 from prune4rel.distributed import ray_select
-from prune4rel.neighbors import exact_graph
+from prune4rel.neighbors import calibrate_tau, exact_graph
 from prune4rel.selection import Prune4ReL
 from prune4rel.selection.prune4rel_selector import neighborhood_objective
 
@@ -69,6 +69,19 @@ def test_one_shard_equals_single_machine(objective):
     np.testing.assert_allclose(dist.gains, single.gains, rtol=1e-6)
     assert dist.objective == pytest.approx(single.objective, rel=1e-6)
     assert ray.is_initialized()  # the caller's runtime is left running
+
+
+@pytest.mark.parametrize("shards", [1, 3])
+def test_target_degree_is_calibrated_once_on_the_whole_set(shards):
+    sig = noisy_clustered_signals(n=600)
+    tau = calibrate_tau(sig.embeddings, 30.0)
+    calibrated = run(sig, 0.25, shards=shards, target_degree=30.0)
+    fixed = run(sig, 0.25, shards=shards, tau=tau)
+    np.testing.assert_array_equal(calibrated.indices, fixed.indices)
+    assert calibrated.params["tau"] == tau and calibrated.params["target_degree"] is None
+    if shards == 1:
+        single = Prune4ReL(target_degree=30.0).select(sig, 0.25)
+        np.testing.assert_array_equal(calibrated.indices, single.indices)
 
 
 @pytest.mark.parametrize("shards", [2, 3, 6])

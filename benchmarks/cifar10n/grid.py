@@ -187,6 +187,8 @@ def run_config(args: argparse.Namespace, noise: str, learner: str, seed: int) ->
     for m in methods:
         if m.startswith("prune4rel") and args.tau is not None:
             method_params[m] = {"tau": args.tau}
+        if m.startswith("prune4rel") and args.target_degree is not None:
+            method_params[m] = {"target_degree": args.target_degree}
     return RunConfig.from_dict({
         "seed": seed,
         "device": args.device,
@@ -224,6 +226,8 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--batch-size", type=int, default=None, help="fast protocol: batch size")
     ap.add_argument("--lr", type=float, default=None, help="fast protocol: peak learning rate")
     ap.add_argument("--tau", type=float, default=None, help="tau of the prune4rel selectors")
+    ap.add_argument("--target-degree", type=float, default=None,
+                    help="prune4rel selectors: calibrate tau to this mean neighbour count (not with --tau)")
     ap.add_argument("--threads", type=int, default=None, help="torch threads of each learner (CPU)")
     ap.add_argument("--no-resume", action="store_true")
     ap.add_argument("--progress", action="store_true")
@@ -232,6 +236,8 @@ def main(argv: list[str] | None = None) -> None:
     unknown = sorted(set(args.noise) - set(NOISE_SETS))
     if unknown:
         ap.error(f"--noise: unknown label set(s) {unknown}; choose from {sorted(NOISE_SETS)}")
+    if args.tau is not None and args.target_degree is not None:
+        ap.error("--tau and --target-degree exclude each other")
     if args.threads is not None and args.device == "cpu":
         torch.set_num_threads(args.threads)  # also for selection and the warm-up's predict
     out = Path(args.out)

@@ -78,6 +78,7 @@ from typing import Any
 
 import numpy as np
 
+from prune4rel.neighbors.calibrate import calibrate_tau
 from prune4rel.neighbors.exact import spherical_kmeans, unit_rows
 from prune4rel.selection.base import Selection, class_budgets, get_selector, resolve_budget
 from prune4rel.selection.greedy import RoundRobin
@@ -259,7 +260,9 @@ def ray_select(
     **params
         Hyper-parameters of :class:`~prune4rel.selection.Prune4ReL` (``tau``, ``eta``,
         ``confidence``, ``balance``, ``objective``, ``backend``, ``k``, ``engine``, ...);
-        ``progress`` is ignored (tasks run silently).
+        ``progress`` is ignored (tasks run silently). ``target_degree`` is resolved to one
+        ``tau`` on the whole set before sharding (a shard's own calibration would see fewer
+        neighbours).
 
     Returns
     -------
@@ -283,6 +286,11 @@ def ray_select(
     source, n = _check_inputs(embeddings, labels, probs, shards, partition, alpha)
     params.pop("progress", None)
     params = {**get_selector("prune4rel", **params).get_params(), "progress": False}
+    if params["target_degree"] is not None:  # one tau for every shard, from the whole set
+        emb = np.load(source, mmap_mode="r", allow_pickle=False) if isinstance(source, str) else source
+        degree = min(params["target_degree"], n - 1)
+        params["tau"] = calibrate_tau(emb, degree, device=params["device"]) if n > 1 else params["tau"]
+        params["target_degree"] = None
     # validates labels and probs (the embeddings are checked by the tasks, row by row)
     checked = Signals(labels=labels, probs=probs, embeddings=np.zeros((n, 1), dtype=np.float32))
     labels, probs = checked.labels, checked.probs

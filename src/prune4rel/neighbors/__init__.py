@@ -5,9 +5,11 @@ exact cluster pruning; every tau-neighbour, or the ``k`` nearest of them) and
 :func:`faiss_graph` (the tau-neighbours among the ``k`` nearest found by a faiss flat, IVF or
 HNSW index; optional, needs faiss), whose quality :func:`neighbor_recall` measures against
 the exact definition on sampled rows. Both read memory-mapped embeddings chunk by chunk.
+:func:`calibrate_tau` picks the threshold that gives a wanted mean neighbourhood size.
 :mod:`prune4rel.neighbors.greedy_kernel` holds the compiled (numba) greedy on a graph.
 """
 
+from prune4rel.neighbors.calibrate import calibrate_tau
 from prune4rel.neighbors.exact import (
     check_device,
     check_tau,
@@ -24,6 +26,7 @@ __all__ = [
     "CSRGraph",
     "DenseRows",
     "GraphRows",
+    "calibrate_tau",
     "check_device",
     "check_tau",
     "cosine_margin",

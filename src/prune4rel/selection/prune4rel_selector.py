@@ -20,6 +20,7 @@ from prune4rel.neighbors import (
     CSRGraph,
     DenseRows,
     GraphRows,
+    calibrate_tau,
     check_device,
     check_tau,
     exact_graph,
@@ -115,7 +116,7 @@ class Prune4ReL(Selector):
     tau : float, default 0.975
         Similarity threshold in ``[0, 1)``; pairs with ``0.5 + 0.5*cos > tau`` are neighbours
         (0.975 means cosine > 0.95). Every example is its own neighbour; a zero embedding has
-        no other neighbour.
+        no other neighbour. Ignored when ``target_degree`` is set.
     eta : float, default 1.0
         Saturation temperature of ``tanh(N / eta)``, > 0.
     confidence : {"max_prob", "margin"}, default "max_prob"
@@ -155,13 +156,20 @@ class Prune4ReL(Selector):
         Largest graph the ``graph`` backend builds (about 12 bytes an edge).
     progress : bool, default False
         Progress bars for the graph build and the picks.
+    target_degree : float, optional
+        Not in the paper. When set, ``tau`` is calibrated on the embeddings of each
+        ``select`` call so that an example has on average ``target_degree`` tau-neighbours
+        besides itself (:func:`~prune4rel.neighbors.calibrate_tau`, estimated on 2,048
+        random rows with seed 0), instead of the fixed ``tau``: the published 0.975 gives a
+        mean degree anywhere from about 1 to thousands depending on the network and layer.
 
     Notes
     -----
     ``select`` returns a :class:`Selection` with ``indices`` in pick order, ``gains`` the
     score of each pick under the chosen objective, ``objective`` = ``f(S)`` and
     ``extras["neighborhood_confidence"]`` = ``N(x; S)`` for every example, shape (n,),
-    ``extras["backend"]`` and ``extras["engine"]`` (what was used).
+    ``extras["backend"]`` and ``extras["engine"]`` (what was used) and ``extras["tau"]``
+    (the threshold used, calibrated or not).
 
     Embeddings may be a memory map (``np.load(path, mmap_mode="r")`` passed to
     :class:`~prune4rel.signals.Signals`): the graph and faiss backends read it in chunks and
@@ -183,8 +191,16 @@ class Prune4ReL(Selector):
         index: str = "ivf",
         index_params: dict[str, Any] | None = None,
         engine: str = "auto",
+        target_degree: float | None = None,
     ) -> None:
         self.tau = check_tau(tau)
+        if target_degree is not None and (
+            isinstance(target_degree, bool)
+            or not isinstance(target_degree, int | float | np.number)
+            or not np.isfinite(target_degree)
+            or target_degree <= 0
+        ):
+            raise ValueError(f"`target_degree` must be a positive number or None, got {target_degree!r}")
         if not np.isfinite(eta) or eta <= 0:
             raise ValueError(f"`eta` must be a positive number, got {eta!r}")
         if confidence not in CONFIDENCES:
@@ -223,13 +239,23 @@ class Prune4ReL(Selector):
         self.index = index
         self.index_params = dict(index_params or {})
         self.engine = engine
+        self.target_degree = None if target_degree is None else float(target_degree)
 
-    def _graph(self, embeddings: np.ndarray) -> tuple[CSRGraph | None, str]:
-        """The sparse graph and the backend used, or (None, "dense")."""
+    def _tau(self, embeddings: np.ndarray) -> float:
+        """The threshold for these embeddings: ``tau``, or calibrated to ``target_degree``."""
+        if self.target_degree is None:
+            return self.tau
+        n = embeddings.shape[0]
+        if n < 2:
+            return self.tau  # one example: no pair to calibrate on, and none to link
+        return calibrate_tau(embeddings, min(self.target_degree, n - 1), device=self.device)
+
+    def _graph(self, embeddings: np.ndarray, tau: float) -> tuple[CSRGraph | None, str]:
+        """The sparse graph at threshold ``tau`` and the backend used, or (None, "dense")."""
         if self.backend == "faiss":
             graph = faiss_graph(
                 embeddings,
-                self.tau,
+                tau,
                 _FAISS_DEFAULT_K if self.k is None else self.k,
                 index=self.index,
                 device=self.device,
@@ -242,7 +268,7 @@ class Prune4ReL(Selector):
             try:
                 graph = exact_graph(
                     embeddings,
-                    self.tau,
+                    tau,
                     self.k,
                     device=self.device,
                     max_edges=self.max_edges,
@@ -269,10 +295,11 @@ class Prune4ReL(Selector):
         conf = self._confidences(signals)
         order = self._order(signals)
         embeddings, labels = signals.embeddings, signals.labels
+        tau = self._tau(embeddings)  # before any re-ordering: the query draw follows the rows
         if order is not None:
             embeddings, labels = np.asarray(embeddings)[order], labels[order]
             conf = conf[order]
-        graph, used = self._graph(embeddings)
+        graph, used = self._graph(embeddings, tau)
         result: GreedyResult
         if graph is not None and self.engine != "python" and numba_available():
             engine = "numba"
@@ -282,7 +309,7 @@ class Prune4ReL(Selector):
         else:
             engine = "python"
             rows: RowSource = (
-                GraphRows(graph) if graph is not None else DenseRows(embeddings, self.tau, device=self.device)
+                GraphRows(graph) if graph is not None else DenseRows(embeddings, tau, device=self.device)
             )
             result = lazy_greedy(
                 rows,
@@ -309,5 +336,6 @@ class Prune4ReL(Selector):
                 "confidence": conf,
                 "backend": np.array(used),
                 "engine": np.array(engine),
+                "tau": np.array(tau),
             },
         )

@@ -95,7 +95,8 @@ class Prune4ReLAgree(Prune4ReL):
 
     Parameters
     ----------
-    tau, eta, balance, objective, backend, k, device, max_edges, progress, index, index_params, engine
+    tau, eta, balance, objective, backend, k, device, max_edges, progress, index, index_params, engine,
+    target_degree
         As in :class:`~prune4rel.selection.prune4rel_selector.Prune4ReL`.
     confidence : {"max_prob", "margin"}, default "max_prob"
         The base confidence ``c``, zeroed where the prediction disagrees with the given label.
@@ -128,6 +129,7 @@ class Prune4ReLAgree(Prune4ReL):
         index: str = "ivf",
         index_params: dict[str, Any] | None = None,
         engine: str = "auto",
+        target_degree: float | None = None,
     ) -> None:
         if isinstance(eta, bool) or not isinstance(eta, int | float):
             raise ValueError(f"`eta` must be a positive number, got {eta!r}")
@@ -147,6 +149,7 @@ class Prune4ReLAgree(Prune4ReL):
             index=index,
             index_params=index_params,
             engine=engine,
+            target_degree=target_degree,
         )
         self.fill = fill
 
