@@ -70,7 +70,7 @@ def test_memory_map_and_chunking_do_not_change_the_result(tmp_path):
     np.save(path, emb)
     mapped = np.load(path, mmap_mode="r")
     expected = calibrate_tau(emb, 10.0, sample=128, seed=5)
-    assert calibrate_tau(mapped, 10.0, sample=128, seed=5, chunk=33) == expected
+    assert calibrate_tau(mapped, 10.0, sample=128, seed=5, chunk=33, progress=True) == expected
     assert calibrate_tau(emb, 10.0, sample=128, seed=6) != expected  # the draw depends on the seed
 
 

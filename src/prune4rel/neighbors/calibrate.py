@@ -19,6 +19,7 @@ from collections.abc import Iterator
 
 import numpy as np
 import torch
+from tqdm.auto import tqdm
 
 from prune4rel.neighbors.exact import check_device, unit_rows
 
@@ -44,6 +45,7 @@ def calibrate_tau(
     seed: int = 0,
     device: str = "cpu",
     chunk: int = 8192,
+    progress: bool = False,
 ) -> float:
     """Similarity threshold at which examples have ``target_degree`` neighbours on average.
 
@@ -64,6 +66,8 @@ def calibrate_tau(
     chunk : int, default 8192
         Embedding rows compared with the queries at a time (memory ``sample x chunk``
         floats).
+    progress : bool, default False
+        A progress bar over the chunks of each pass.
 
     Returns
     -------
@@ -107,9 +111,9 @@ def calibrate_tau(
     q_live = torch.from_numpy(q_norm > 0).to(dev)
     k = max(1, round(degree * m))
 
-    def cosines() -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
+    def cosines(desc: str) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
         """float32 cosines of the queries with one chunk of rows, and their bins."""
-        for lo in range(0, n, chunk):
+        for lo in tqdm(range(0, n, chunk), desc=desc, unit="chunk", disable=not progress):
             hi = min(lo + chunk, n)
             unit, norms = unit_rows(np.asarray(embeddings[lo:hi]))
             cos = q_tensor @ torch.from_numpy(unit).to(dev).T
@@ -119,7 +123,7 @@ def calibrate_tau(
             yield cos, _bin_of(cos, valid)
 
     counts = torch.zeros(_BINS + 1, dtype=torch.long, device=dev)
-    for _, bins in cosines():
+    for _, bins in cosines("calibrate tau (1/2)"):
         counts += torch.bincount(bins.view(-1), minlength=_BINS + 1)
     at_or_above = counts[:_BINS].flip(0).cumsum(0).flip(0).cpu().numpy()  # pairs in bins >= b
     if at_or_above[0] < k:
@@ -132,7 +136,7 @@ def calibrate_tau(
 
     in_bin: list[np.ndarray] = []
     below = -np.inf  # largest counted cosine in a lower bin
-    for cos, bins in cosines():
+    for cos, bins in cosines("calibrate tau (2/2)"):
         in_bin.append(cos[bins == b].cpu().numpy())
         if b > 0:
             below = max(below, float(torch.where(bins < b, cos, -np.inf).max()))

@@ -155,7 +155,7 @@ class Prune4ReL(Selector):
     max_edges : int, default 400_000_000
         Largest graph the ``graph`` backend builds (about 12 bytes an edge).
     progress : bool, default False
-        Progress bars for the graph build and the picks.
+        Progress bars for the tau calibration, the graph build and the picks.
     target_degree : float, optional
         Not in the paper. When set, ``tau`` is calibrated on the embeddings of each
         ``select`` call so that an example has on average ``target_degree`` tau-neighbours
@@ -248,7 +248,9 @@ class Prune4ReL(Selector):
         n = embeddings.shape[0]
         if n < 2:
             return self.tau  # one example: no pair to calibrate on, and none to link
-        return calibrate_tau(embeddings, min(self.target_degree, n - 1), device=self.device)
+        return calibrate_tau(
+            embeddings, min(self.target_degree, n - 1), device=self.device, progress=self.progress
+        )
 
     def _graph(self, embeddings: np.ndarray, tau: float) -> tuple[CSRGraph | None, str]:
         """The sparse graph at threshold ``tau`` and the backend used, or (None, "dense")."""
