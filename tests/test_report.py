@@ -9,7 +9,7 @@ from click.testing import CliRunner
 
 from prune4rel._io import atomic_write_json
 from prune4rel.cli import main
-from prune4rel.report import collect_results, format_markdown, plot_results, write_report
+from prune4rel.report import collect_results, format_markdown, paired_differences, plot_results, write_report
 
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 
@@ -106,3 +106,54 @@ def test_duplicate_seed_warns(two_seeds, tmp_path):
     atomic_write_json(copy / "result_full_1.0.json", fake_result("full", 1.0, 0, 0.9))
     with pytest.warns(UserWarning, match="second result"):
         format_markdown(collect_results([*two_seeds, copy]))
+
+
+@pytest.fixture
+def three_seeds(tmp_path):
+    """Seeds 0-2: ours beats base by 1, 2 and 3 points at 0.2, ties it at 0.4; seed 3 has only ours."""
+    runs = []
+    for seed, (gap_02, acc_04) in enumerate(((0.01, 0.5), (0.02, 0.5), (0.03, 0.5))):
+        run = tmp_path / f"seed{seed}"
+        for method, fraction, acc in (("ours", 0.2, 0.60 + gap_02), ("base", 0.2, 0.60),
+                                      ("ours", 0.4, acc_04), ("base", 0.4, 0.5), ("full", 1.0, 0.7)):
+            result = fake_result(method, fraction, seed, acc)
+            atomic_write_json(run / f"result_{method}_{fraction}.json", result)
+        runs.append(run)
+    atomic_write_json(tmp_path / "seed3" / "result_ours_0.2.json", fake_result("ours", 0.2, 3, 0.99))
+    return [*runs, tmp_path / "seed3"]
+
+
+def test_paired_differences_by_hand(three_seeds):
+    rows = paired_differences(collect_results(three_seeds), "base")
+    assert [(r["method"], r["fraction"]) for r in rows] == [("ours", 0.2), ("ours", 0.4)]
+    at_02, at_04 = rows
+    # differences 1, 2, 3 points: mean 2, sample std 1, t(0.975, 2 dof) = 4.302653
+    assert at_02["seeds"] == [0, 1, 2] and at_02["n"] == 3  # seed 3 has no baseline run
+    assert at_02["mean"] == pytest.approx(0.02) and at_02["std"] == pytest.approx(0.01)
+    half = 4.302653 * 0.01 / 3**0.5
+    assert at_02["ci"] == pytest.approx((0.02 - half, 0.02 + half), abs=1e-8)
+    assert (at_02["wins"], at_02["ties"], at_02["losses"]) == (3, 0, 0)
+    assert (at_04["wins"], at_04["ties"], at_04["losses"]) == (0, 3, 0) and at_04["ci"] == (0.0, 0.0)
+    narrower = paired_differences(collect_results(three_seeds), "base", level=0.5)[0]["ci"]
+    assert narrower[1] - narrower[0] < 2 * half
+
+
+def test_paired_table_in_the_report_and_cli(three_seeds, tmp_path):
+    text = format_markdown(collect_results(three_seeds), paired_against=["base"])
+    assert "minus `base`, paired by seed" in text
+    assert "| ours | +2.0 [-0.5, +4.5] 3/0/0 | +0.0 [+0.0, +0.0] 0/3/0 |" in text
+    res = CliRunner().invoke(main, ["report", *map(str, three_seeds), "--paired-against", "ours"])
+    assert res.exit_code == 0, res.output
+    assert "| base | -2.0 [-4.5, +0.5] 0/0/3 |" in res.output
+    one = CliRunner().invoke(main, ["report", str(three_seeds[0]), "--paired-against", "base"])
+    assert "| ours | +1.0 1/0/0 | +0.0 0/1/0 |" in one.output  # one seed: no interval
+
+
+def test_unknown_baseline_or_level_is_a_clear_error(three_seeds):
+    results = collect_results(three_seeds)
+    with pytest.raises(ValueError, match="no results for baseline 'nope'"):
+        format_markdown(results, paired_against=["nope"])
+    with pytest.raises(ValueError, match="level"):
+        paired_differences(results, "base", level=1.0)
+    res = CliRunner().invoke(main, ["report", str(three_seeds[0]), "--paired-against", "nope"])
+    assert res.exit_code != 0 and "no results for baseline" in res.output

@@ -259,12 +259,16 @@ def run(
               help="Markdown table file (default: print it).")
 @click.option("--plot", type=click.Path(dir_okay=False, path_type=Path),
               help="PNG accuracy-vs-fraction plot.")
-def report(runs: tuple[Path, ...], out: Path | None, plot: Path | None) -> None:
+@click.option("--paired-against", "paired_against", multiple=True, metavar="METHOD",
+              help="Add test-accuracy differences against METHOD, paired by seed (repeatable).")
+def report(
+    runs: tuple[Path, ...], out: Path | None, plot: Path | None, paired_against: tuple[str, ...]
+) -> None:
     """Summarise the result_*.json files of RUNS (run directories, searched recursively)."""
     from prune4rel.report import write_report
 
     try:
-        text = write_report(runs, out, plot)
+        text = write_report(runs, out, plot, paired_against)
     except ValueError as exc:
         raise click.ClickException(str(exc)) from exc
     if out is None:

@@ -3,7 +3,9 @@
 Results are grouped by *setting* (dataset, test set, learner, training epochs, training set
 size): numbers from different settings are never averaged together. Within a setting, the
 results of one (method, fraction) from several runs (seeds) are summarised as mean ± sample
-standard deviation.
+standard deviation, and, against a chosen baseline method, as differences paired by seed
+(:func:`paired_differences`): runs of one seed share the warm-up and the test images, so the
+paired difference is far less noisy than the two means.
 """
 
 from __future__ import annotations
@@ -17,10 +19,18 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+from scipy import stats as scipy_stats
 
 from prune4rel._io import atomic_path, atomic_write_text
 
-__all__ = ["METRICS", "collect_results", "format_markdown", "plot_results", "write_report"]
+__all__ = [
+    "METRICS",
+    "collect_results",
+    "format_markdown",
+    "paired_differences",
+    "plot_results",
+    "write_report",
+]
 
 _RESULT_FORMAT = "prune4rel.result"
 _FULL = "full"
@@ -138,15 +148,134 @@ def _method_order(methods: Iterable[str]) -> list[str]:
     return sorted(set(methods), key=lambda m: (m == _FULL, m))
 
 
-def format_markdown(results: Sequence[dict[str, Any]]) -> str:
+def _by_seed(cell: Sequence[dict[str, Any]], metric: str) -> dict[Any, float]:
+    """The metric per seed of one (method, fraction) cell (mean of a seed's repeats)."""
+    values: dict[Any, list[float]] = defaultdict(list)
+    for r in cell:
+        v = r.get(metric)
+        if v is not None and math.isfinite(float(v)):
+            values[r.get("seed")].append(float(v))
+    return {seed: float(np.mean(vs)) for seed, vs in values.items()}
+
+
+def paired_differences(
+    results: Sequence[dict[str, Any]], baseline: str, metric: str = "test_acc_best", level: float = 0.95
+) -> list[dict[str, Any]]:
+    """Every method minus ``baseline``, paired by seed, per setting and fraction.
+
+    Parameters
+    ----------
+    results : sequence of dict
+        From :func:`collect_results`.
+    baseline : str
+        The method subtracted (e.g. ``"uniform"``).
+    metric : str, default "test_acc_best"
+        Result key compared (accuracies are fractions in [0, 1]).
+    level : float, default 0.95
+        Confidence level of the Student-t interval of the mean difference, in (0, 1).
+
+    Returns
+    -------
+    list of dict
+        One per (setting, method, fraction) where the method and the baseline share at least
+        one seed (the full-data reference is left out): ``setting`` (tuple of
+        dataset, test set, learner, epochs, n_train), ``method``, ``fraction``, ``seeds``
+        (the shared seeds), ``n``, ``mean`` and ``std`` (sample std; 0 for ``n = 1``) of the
+        differences, ``ci`` (low, high) or None for ``n = 1``, and ``wins``, ``ties``,
+        ``losses`` (seeds where the method is above, equal to, below the baseline). In the
+        metric's units.
+
+    Raises
+    ------
+    ValueError
+        If no result is of method ``baseline``, or ``level`` is not in (0, 1).
+    """
+    if not 0.0 < level < 1.0:
+        raise ValueError(f"`level` must be in (0, 1), got {level!r}")
+    if not any(r.get("method") == baseline for r in results):
+        methods = sorted({str(r.get("method")) for r in results})
+        raise ValueError(f"no results for baseline {baseline!r}; methods present: {methods}")
+    rows: list[dict[str, Any]] = []
+    groups = _grouped(results)
+    for setting in sorted(groups, key=lambda s: tuple(str(x) for x in s)):
+        cells = groups[setting]
+        for method in _method_order(m for m, _ in cells):
+            if method in (baseline, _FULL):
+                continue
+            for fraction in sorted(f for m, f in cells if m == method):
+                if (baseline, fraction) not in cells:
+                    continue
+                ours = _by_seed(cells[(method, fraction)], metric)
+                theirs = _by_seed(cells[(baseline, fraction)], metric)
+                seeds = sorted(set(ours) & set(theirs), key=str)
+                if not seeds:
+                    continue
+                diff = np.array([ours[s] - theirs[s] for s in seeds])
+                n = diff.size
+                mean = float(diff.mean())
+                std = float(diff.std(ddof=1)) if n > 1 else 0.0
+                ci = None
+                if n > 1:
+                    half = float(scipy_stats.t.ppf(0.5 + level / 2.0, n - 1)) * std / math.sqrt(n)
+                    ci = (mean - half, mean + half)
+                rows.append({
+                    "setting": setting, "method": method, "fraction": fraction, "seeds": seeds, "n": n,
+                    "mean": mean, "std": std, "ci": ci, "wins": int(np.sum(diff > 0)),
+                    "ties": int(np.sum(diff == 0)), "losses": int(np.sum(diff < 0)),
+                })
+    return rows
+
+
+def _paired_cell(row: dict[str, Any], full_n: int) -> str:
+    text = f"{100.0 * row['mean']:+.1f}"
+    if row["ci"] is not None:
+        low, high = row["ci"]
+        text += f" [{100.0 * low:+.1f}, {100.0 * high:+.1f}]"
+    text += f" {row['wins']}/{row['ties']}/{row['losses']}"
+    if row["n"] != full_n:
+        text += f" (n={row['n']})"
+    return text
+
+
+def _paired_lines(results: Sequence[dict[str, Any]], setting: tuple[Any, ...], baseline: str) -> list[str]:
+    rows = [r for r in paired_differences(results, baseline) if r["setting"] == setting]
+    if not rows:
+        return []
+    fractions = sorted({r["fraction"] for r in rows})
+    full_n = max(r["n"] for r in rows)
+    lines = [
+        f"### Test accuracy (best epoch) minus `{baseline}`, paired by seed (points)",
+        "",
+        "Mean difference [95% t-interval] wins/ties/losses over the seeds both ran.",
+        "",
+        "| method | " + " | ".join(f"{f:.2f}" for f in fractions) + " |",
+        "|---|" + "---:|" * len(fractions),
+    ]
+    table = {(r["method"], r["fraction"]): r for r in rows}
+    for m in _method_order(r["method"] for r in rows):
+        cells = [_paired_cell(table[(m, f)], full_n) if (m, f) in table else "" for f in fractions]
+        lines.append(f"| {m} | " + " | ".join(cells) + " |")
+    return [*lines, ""]
+
+
+def format_markdown(results: Sequence[dict[str, Any]], paired_against: Sequence[str] = ()) -> str:
     """A markdown report: per setting, one method x fraction table per metric.
 
     Cells are ``mean ± std`` over seeds (sample std; just the value for one seed), with
     ``(n=k)`` when a cell has fewer runs than the setting's most complete cell. The
-    full-data reference (method "full") appears in the 1.0 column.
+    full-data reference (method "full") appears in the 1.0 column. For each method in
+    ``paired_against``, a further table gives every other method's test accuracy minus that
+    method's, paired by seed (:func:`paired_differences`).
+
+    Raises
+    ------
+    ValueError
+        If ``results`` is empty or a ``paired_against`` method has no result.
     """
     if not results:
         raise ValueError("no results to report")
+    for baseline in paired_against:
+        paired_differences(results, baseline)  # fails early on an unknown baseline
     groups = _grouped(results)
     lines = ["# prune4rel results", ""]
     runs = sorted({str(Path(r["_path"]).parent) for r in results})
@@ -170,6 +299,8 @@ def format_markdown(results: Sequence[dict[str, Any]]) -> str:
                 ]
                 lines.append(f"| {m} | " + " | ".join(row) + " |")
             lines.append("")
+        for baseline in paired_against:
+            lines += _paired_lines(results, setting, baseline)
     return "\n".join(lines)
 
 
@@ -227,9 +358,14 @@ def plot_results(results: Sequence[dict[str, Any]], path: str | Path, metric: st
 
 
 def write_report(
-    runs: Iterable[str | Path], out: str | Path | None = None, plot: str | Path | None = None
+    runs: Iterable[str | Path],
+    out: str | Path | None = None,
+    plot: str | Path | None = None,
+    paired_against: Sequence[str] = (),
 ) -> str:
     """Collect results, write the markdown table to ``out`` and the plot to ``plot``.
+
+    ``paired_against`` adds paired-by-seed difference tables (see :func:`format_markdown`).
 
     Returns
     -------
@@ -237,7 +373,7 @@ def write_report(
         The markdown text.
     """
     results = collect_results(runs)
-    text = format_markdown(results)
+    text = format_markdown(results, paired_against)
     if out is not None:
         atomic_write_text(out, text + "\n")
     if plot is not None:
