@@ -14,6 +14,7 @@ from click.testing import CliRunner
 
 from prune4rel.cli import main
 from prune4rel.learners import Callback
+from prune4rel.neighbors import calibrate_tau
 from prune4rel.pipeline import (
     RESULT_KEYS,
     DataConfig,
@@ -151,6 +152,20 @@ def test_run_writes_every_file_with_documented_keys(reference_run, arrays_path):
     full = summary["results"][-1]
     assert full["subset_noise_rate"] == pytest.approx(0.3)
     assert full["seconds"]["warmup"] is None
+
+
+def test_subset_record_names_the_tau_used(reference_run, arrays_path, tmp_path):
+    out, _ = reference_run
+    fixed = json.loads((out / "subset_prune4rel_0.4.json").read_text())["selection_info"]
+    assert fixed["tau"] == 0.975 and fixed["backend"] in ("graph", "dense")
+    assert json.loads((out / "subset_uniform_0.4.json").read_text())["selection_info"] == {}
+    config = tiny_config(arrays_path, **{"selection.methods": ["prune4rel"], "selection.fractions": [0.4],
+                                         "selection.params": {"prune4rel": {"target_degree": 8}}})
+    run_experiment(config, tmp_path, progress=False)
+    meta = json.loads((tmp_path / "subset_prune4rel_0.4.json").read_text())
+    signals = Signals.load(tmp_path / "signals.npz")
+    assert meta["selection_info"]["tau"] == calibrate_tau(signals.embeddings, 8)
+    assert meta["resolved_params"]["target_degree"] == 8
 
 
 def test_subset_noise_rate_matches_the_subset(reference_run, arrays_path):

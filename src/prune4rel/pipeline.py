@@ -10,7 +10,8 @@ directory, each file written atomically (see :mod:`prune4rel._io`)::
     run_dir/ckpt_warmup.pt                   per-epoch warm-up checkpoint, deleted once the
                                              Signals are written
     run_dir/subset_<method>_<fraction>.npy   selected dataset indices, pick order
-    run_dir/subset_<method>_<fraction>.json  its provenance (config hash, seconds, noise)
+    run_dir/subset_<method>_<fraction>.json  its provenance (config hash, seconds, noise, and the
+                                             selector's own scalar facts, e.g. the tau used)
     run_dir/metrics_<method>_<fraction>.jsonl  one line per training epoch
     run_dir/result_<method>_<fraction>.json  the final result (keys: :data:`RESULT_KEYS`)
     run_dir/ckpt_<method>_<fraction>.pt      per-epoch checkpoint, deleted once the result
@@ -928,6 +929,10 @@ def _selection_stage(
         "resolved_params": _plain({k: v for k, v in selection.params.items() if k != "progress"}),
         "subset_size": int(indices.size), "indices": _indices_digest(indices), "n": signals.n,
         "objective": selection.objective, "seconds": round(selection.seconds, 4), "subset_noise_rate": noise,
+        # what the selector reports about itself in 0-d extras, e.g. prune4rel's backend and the tau used
+        "selection_info": {
+            k: np.asarray(v).item() for k, v in selection.extras.items() if np.ndim(v) == 0
+        },
     }
     atomic_save_npy(npy, indices)
     atomic_write_json(meta_path, meta)
