@@ -78,11 +78,10 @@ from typing import Any
 
 import numpy as np
 
-from prune4rel.neighbors.calibrate import calibrate_tau
 from prune4rel.neighbors.exact import spherical_kmeans, unit_rows
 from prune4rel.selection.base import Selection, class_budgets, get_selector, resolve_budget
 from prune4rel.selection.greedy import RoundRobin
-from prune4rel.selection.prune4rel_selector import Prune4ReL
+from prune4rel.selection.prune4rel_selector import Prune4ReL, resolve_tau
 from prune4rel.signals import Signals
 
 __all__ = ["PARTITIONS", "ray_select"]
@@ -288,8 +287,7 @@ def ray_select(
     params = {**get_selector("prune4rel", **params).get_params(), "progress": False}
     if params["target_degree"] is not None:  # one tau for every shard, from the whole set
         emb = np.load(source, mmap_mode="r", allow_pickle=False) if isinstance(source, str) else source
-        degree = min(params["target_degree"], n - 1)
-        params["tau"] = calibrate_tau(emb, degree, device=params["device"]) if n > 1 else params["tau"]
+        params["tau"] = resolve_tau(emb, params["tau"], params["target_degree"], device=params["device"])
         params["target_degree"] = None
     # validates labels and probs (the embeddings are checked by the tasks, row by row)
     checked = Signals(labels=labels, probs=probs, embeddings=np.zeros((n, 1), dtype=np.float32))

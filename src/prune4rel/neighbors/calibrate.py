@@ -2,9 +2,10 @@
 
 The published ``tau = 0.975`` (cosine > 0.95) means very different neighbourhoods for
 different networks and layers: on the small CNN's average-pooled CIFAR-10N features the mean
-number of tau-neighbours is 1.2 at tau 0.99, 92 at 0.975 and 3,231 at 0.95
-(``benchmarks/RESULTS.md``, section 1). :func:`calibrate_tau` turns a target neighbourhood
-size into the threshold that gives it on the embeddings at hand.
+number of tau-neighbours (self excluded) is 0.2 at tau 0.99, 91 at 0.975 and 3,230 at 0.95,
+and 37-53 at 0.975 on the CPU grid's SOP+ warm-ups (``benchmarks/RESULTS.md``, section 1b).
+:func:`calibrate_tau` turns a target neighbourhood size into the threshold that gives it on
+the embeddings at hand.
 
 Definition: for ``m`` query rows drawn at random, count the pairs ``(q, j)``, ``j != q``,
 with ``0.5 + 0.5 * cos(e_q, e_j) > tau``; the calibrated ``tau`` makes that count equal

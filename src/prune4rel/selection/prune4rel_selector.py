@@ -33,7 +33,7 @@ from prune4rel.selection.greedy_numba import compiled_lazy_greedy, numba_availab
 from prune4rel.selection.scores import margin_scores
 from prune4rel.signals import Signals
 
-__all__ = ["CONFIDENCES", "Prune4ReL", "confidence_scores", "neighborhood_objective"]
+__all__ = ["CONFIDENCES", "Prune4ReL", "confidence_scores", "neighborhood_objective", "resolve_tau"]
 
 CONFIDENCES = ("max_prob", "margin")
 _OBJECTIVES = ("published", "full")
@@ -63,6 +63,38 @@ def confidence_scores(probs: np.ndarray, kind: str = "max_prob") -> np.ndarray:
     if kind == "margin":
         return margin_scores(p)
     raise ValueError(f"`confidence` must be one of {CONFIDENCES}, got {kind!r}")
+
+
+def resolve_tau(
+    embeddings: np.ndarray,
+    tau: float,
+    target_degree: float | None,
+    *,
+    device: str = "cpu",
+    progress: bool = False,
+) -> float:
+    """The threshold a selection uses: ``tau``, or the one calibrated to ``target_degree``.
+
+    Parameters
+    ----------
+    embeddings : ndarray, shape (n, d)
+    tau : float
+        The fixed threshold, returned when ``target_degree`` is None or ``n < 2`` (no pair to
+        calibrate on, and none to link).
+    target_degree : float or None
+        Wanted mean neighbour count, capped at ``n - 1`` (see
+        :func:`~prune4rel.neighbors.calibrate_tau`, with its default sample and seed).
+    device, progress
+        As in :func:`~prune4rel.neighbors.calibrate_tau`.
+
+    Returns
+    -------
+    float
+    """
+    n = embeddings.shape[0]
+    if target_degree is None or n < 2:
+        return tau
+    return calibrate_tau(embeddings, min(target_degree, n - 1), device=device, progress=progress)
 
 
 def neighborhood_objective(
@@ -241,17 +273,6 @@ class Prune4ReL(Selector):
         self.engine = engine
         self.target_degree = None if target_degree is None else float(target_degree)
 
-    def _tau(self, embeddings: np.ndarray) -> float:
-        """The threshold for these embeddings: ``tau``, or calibrated to ``target_degree``."""
-        if self.target_degree is None:
-            return self.tau
-        n = embeddings.shape[0]
-        if n < 2:
-            return self.tau  # one example: no pair to calibrate on, and none to link
-        return calibrate_tau(
-            embeddings, min(self.target_degree, n - 1), device=self.device, progress=self.progress
-        )
-
     def _graph(self, embeddings: np.ndarray, tau: float) -> tuple[CSRGraph | None, str]:
         """The sparse graph at threshold ``tau`` and the backend used, or (None, "dense")."""
         if self.backend == "faiss":
@@ -297,7 +318,10 @@ class Prune4ReL(Selector):
         conf = self._confidences(signals)
         order = self._order(signals)
         embeddings, labels = signals.embeddings, signals.labels
-        tau = self._tau(embeddings)  # before any re-ordering: the query draw follows the rows
+        # before any re-ordering: the calibration's query draw follows the rows
+        tau = resolve_tau(
+            embeddings, self.tau, self.target_degree, device=self.device, progress=self.progress
+        )
         if order is not None:
             embeddings, labels = np.asarray(embeddings)[order], labels[order]
             conf = conf[order]
