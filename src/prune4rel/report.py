@@ -237,8 +237,8 @@ def _paired_cell(row: dict[str, Any], full_n: int) -> str:
     return text
 
 
-def _paired_lines(results: Sequence[dict[str, Any]], setting: tuple[Any, ...], baseline: str) -> list[str]:
-    rows = [r for r in paired_differences(results, baseline) if r["setting"] == setting]
+def _paired_lines(rows: Sequence[dict[str, Any]], baseline: str) -> list[str]:
+    """The paired-difference table of one setting's rows of :func:`paired_differences`."""
     if not rows:
         return []
     fractions = sorted({r["fraction"] for r in rows})
@@ -274,8 +274,7 @@ def format_markdown(results: Sequence[dict[str, Any]], paired_against: Sequence[
     """
     if not results:
         raise ValueError("no results to report")
-    for baseline in paired_against:
-        paired_differences(results, baseline)  # fails early on an unknown baseline
+    paired = {baseline: paired_differences(results, baseline) for baseline in paired_against}
     groups = _grouped(results)
     lines = ["# prune4rel results", ""]
     runs = sorted({str(Path(r["_path"]).parent) for r in results})
@@ -300,7 +299,7 @@ def format_markdown(results: Sequence[dict[str, Any]], paired_against: Sequence[
                 lines.append(f"| {m} | " + " | ".join(row) + " |")
             lines.append("")
         for baseline in paired_against:
-            lines += _paired_lines(results, setting, baseline)
+            lines += _paired_lines([r for r in paired[baseline] if r["setting"] == setting], baseline)
     return "\n".join(lines)
 
 
