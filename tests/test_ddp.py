@@ -28,8 +28,8 @@ import yaml
 from prune4rel.distributed.ddp import ddp_predict, ddp_warmup, distributed, shard_epoch
 from prune4rel.learners import CE, ELR, SOPPlus
 from prune4rel.pipeline import DataConfig, load_dataset
-from prune4rel.scoring import warmup
 from prune4rel.signals import Signals
+from prune4rel.warmup import warmup
 
 N, CLASSES, FEATURES, EPOCHS, BATCH = 256, 4, 8, 3, 32
 N_ODD = 157  # extraction on a number of rows that 2 ranks cannot split evenly

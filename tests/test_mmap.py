@@ -8,7 +8,8 @@ from conftest import softmax
 
 from prune4rel import Signals
 from prune4rel.neighbors import exact_graph, unit_rows
-from prune4rel.neighbors.exact import _ClusterPlan, cosine_margin
+from prune4rel.neighbors.clusters import ClusterPlan
+from prune4rel.neighbors.similarity import cosine_margin
 from prune4rel.selection import Prune4ReL
 
 
@@ -49,7 +50,7 @@ def test_unit_rows_reads_in_chunks(mapped):
 def test_cluster_plan_keeps_one_copy_of_the_unit_rows(mapped):
     _, mm = mapped
     unit, norms = unit_rows(mm)
-    plan = _ClusterPlan(unit, norms > 0, 0.8, cosine_margin(16), None, 128)
+    plan = ClusterPlan(unit, norms > 0, 0.8, cosine_margin(16), None, 128)
     assert plan.unit is unit  # rows are gathered per block through plan.ids
 
 

@@ -10,8 +10,8 @@ from hypothesis.extra.numpy import arrays
 from oracle import similarity_matrix
 
 from prune4rel.neighbors import DenseRows, exact_graph
-from prune4rel.neighbors import exact as exact_module
-from prune4rel.neighbors.exact import sparse_nonzero
+from prune4rel.neighbors import clusters as clusters_module
+from prune4rel.neighbors.similarity import cosine_margin, sparse_nonzero, unit_rows
 
 
 def dense_of(graph) -> np.ndarray:
@@ -144,8 +144,8 @@ def test_two_level_cluster_plan_gives_the_same_graph(seed, n, dim, tau, clusters
     emb = centers[rng.integers(0, 6, n)] + 0.1 * rng.normal(size=(n, dim))
     full = exact_graph(emb, tau, prune="none")
     with pytest.MonkeyPatch.context() as mp:
-        mp.setattr(exact_module, "TWO_LEVEL_FROM", 1)
-        plan = exact_module._ClusterPlan(*_plan_inputs(emb, tau), clusters, block)
+        mp.setattr(clusters_module, "TWO_LEVEL_FROM", 1)
+        plan = clusters_module.ClusterPlan(*_plan_inputs(emb, tau), clusters, block)
         assert np.sort(plan.ids).tolist() == list(range(n))
         pruned = exact_graph(emb, tau, prune="clusters", clusters=clusters, block_rows=block)
     np.testing.assert_array_equal(pruned.indptr, full.indptr)
@@ -154,8 +154,8 @@ def test_two_level_cluster_plan_gives_the_same_graph(seed, n, dim, tau, clusters
 
 
 def _plan_inputs(emb: np.ndarray, tau: float) -> tuple[np.ndarray, np.ndarray, float, float]:
-    unit, norms = exact_module.unit_rows(emb)
-    margin = exact_module.cosine_margin(emb.shape[1])
+    unit, norms = unit_rows(emb)
+    margin = cosine_margin(emb.shape[1])
     return unit, norms > 0, 2 * tau - 1 - margin, margin
 
 
@@ -164,7 +164,7 @@ def test_cluster_plan_prunes_far_clusters_without_row_products():
     rng = np.random.default_rng(0)
     dirs = np.linalg.qr(rng.normal(size=(64, 64)))[0]  # orthogonal cluster directions
     emb = np.repeat(dirs, 50, axis=0) + 0.01 * rng.normal(size=(3200, 64))
-    plan = exact_module._ClusterPlan(*_plan_inputs(emb, 0.975), 64, 64)
+    plan = clusters_module.ClusterPlan(*_plan_inputs(emb, 0.975), 64, 64)
     true = plan.ids // 50  # the direction each position was drawn around
     for lo, hi, first, last in plan.blocks:
         cols = np.concatenate([true[start:stop] for start, stop in zip(first, last)])
@@ -173,9 +173,9 @@ def test_cluster_plan_prunes_far_clusters_without_row_products():
 
 
 def test_default_clusters():
-    assert exact_module.default_clusters(100) == 10
-    assert exact_module.default_clusters(1_024) == 32
-    assert exact_module.default_clusters(1_280_000) == 40_000
+    assert clusters_module.default_clusters(100) == 10
+    assert clusters_module.default_clusters(1_024) == 32
+    assert clusters_module.default_clusters(1_280_000) == 40_000
 
 
 def test_bad_prune_option():

@@ -23,8 +23,8 @@ import torch
 
 from prune4rel.data import load_cifar10n
 from prune4rel.learners import SOPPlus
-from prune4rel.scoring import warmup
 from prune4rel.selection import Prune4ReL, get_selector
+from prune4rel.warmup import warmup
 
 
 def make_learner(device: str, seed: int, threads: int | None) -> SOPPlus:

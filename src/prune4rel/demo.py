@@ -17,8 +17,8 @@ import numpy as np
 
 from prune4rel.data import load_digits_noisy
 from prune4rel.learners import CE, get_learner
-from prune4rel.scoring import warmup
 from prune4rel.selection import available_selectors, get_selector
+from prune4rel.warmup import warmup
 
 __all__ = ["format_table", "run_demo"]
 

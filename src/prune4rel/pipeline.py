@@ -79,10 +79,10 @@ from prune4rel.data import (
 )
 from prune4rel.learners import LEARNERS, Callback, EpochRecorder, Learner, LearnerStateError, get_learner
 from prune4rel.models import MODEL_NAMES
-from prune4rel.scoring import warmup as run_warmup_training
 from prune4rel.selection import get_selector
 from prune4rel.selection.base import selector_class
 from prune4rel.signals import Signals, SignalsFileError
+from prune4rel.warmup import warmup as run_warmup_training
 
 __all__ = [
     "FULL_METHOD",

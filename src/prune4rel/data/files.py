@@ -9,7 +9,7 @@ subset; Clothing-1M: 1M; ImageNet: 1.28M) loading has two steps:
 2. :meth:`FileImageDataset.materialize` decodes all of them or a bounded part (the first
    ``max_train``, or chosen ``indices``, e.g. :meth:`FileImageDataset.balanced_indices`),
    resized to ``image_size``, into a :class:`NoisyDataset`: in RAM, or with ``cache=`` into
-   a resumable on-disk ``.npy`` that is memory-mapped, so that scoring, selection and
+   a resumable on-disk ``.npy`` that is memory-mapped, so that the warm-up, selection and
    training stream batches from disk instead of holding the set in memory.
 
 Expected layouts (paths relative to the ``root`` the user names):

@@ -9,7 +9,7 @@ reads the ``data``, ``warmup``, ``seed`` and ``device`` fields of a
 :class:`~prune4rel.pipeline.RunConfig`, warms the network up on all ranks and writes the
 :class:`~prune4rel.signals.Signals` file once, from rank 0, atomically. Started without
 torchrun (no ``WORLD_SIZE`` in the environment) it runs the ordinary one-process
-:func:`~prune4rel.scoring.warmup`.
+:func:`~prune4rel.warmup.train`.
 
 Python::
 
@@ -80,8 +80,8 @@ from torch.nn.parallel import DistributedDataParallel
 from prune4rel.data import NoisyDataset
 from prune4rel.learners import CE, ELR, Callback, EpochRecorder, Learner
 from prune4rel.learners.base import TrainingLoop
-from prune4rel.scoring import warmup, warmup_signals
 from prune4rel.signals import Signals
+from prune4rel.warmup import warmup, warmup_signals
 
 __all__ = [
     "SUPPORTED_LEARNERS",
@@ -390,11 +390,11 @@ def ddp_warmup(
     record: bool = True,
     progress: bool = True,
 ) -> Signals:
-    """:func:`~prune4rel.scoring.warmup` with the data sharded over the ranks of a DDP job.
+    """:func:`~prune4rel.warmup.train` with the data sharded over the ranks of a DDP job.
 
     Call it on every rank, with the same learner arguments (``device`` = this rank's, see
     :func:`distributed`) and the same dataset. Without a process group (or with one rank)
-    it is exactly :func:`~prune4rel.scoring.warmup`.
+    it is exactly :func:`~prune4rel.warmup.train`.
 
     Parameters
     ----------

@@ -7,7 +7,7 @@ Algorithm (``n`` examples, budget ``k``, ``s`` shards, over-selection factor ``a
    * ``partition="class"``: whole classes are packed into ``s`` shards of similar size
      (largest class first, into the currently smallest shard). Needs ``s <= C``.
    * ``partition="kmeans"``: spherical k-means with ``s`` centroids is fitted on a sample of
-     rows read by the driver (:func:`~prune4rel.neighbors.exact.spherical_kmeans`); Ray tasks
+     rows read by the driver (:func:`~prune4rel.neighbors.clusters.spherical_kmeans`); Ray tasks
      then assign row chunks to their most similar centroid. Empty shards are dropped.
 
 2. **Shares.** ``q_c``, the number of picks class ``c`` gets on one machine, is computed
@@ -78,7 +78,8 @@ from typing import Any
 
 import numpy as np
 
-from prune4rel.neighbors.exact import spherical_kmeans, unit_rows
+from prune4rel.neighbors.clusters import spherical_kmeans
+from prune4rel.neighbors.similarity import unit_rows
 from prune4rel.selection.base import Selection, class_budgets, get_selector, resolve_budget
 from prune4rel.selection.greedy import RoundRobin
 from prune4rel.selection.prune4rel_selector import Prune4ReL, resolve_tau

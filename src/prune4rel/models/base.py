@@ -12,7 +12,7 @@ class EmbeddingModel(nn.Module):
     """Base class of every prune4rel network.
 
     Subclasses build ``self.head`` (a module mapping ``(B, embedding_dim)`` features to
-    ``(B, num_classes)`` logits) and implement :meth:`embed`. Learners and scoring only rely
+    ``(B, num_classes)`` logits) and implement :meth:`embed`. Learners and the warm-up only rely
     on :meth:`embed`, :meth:`forward` and :attr:`embedding_dim`, so a user's own network
     works if it follows the same contract.
 

@@ -6,26 +6,27 @@ exact cluster pruning; every tau-neighbour, or the ``k`` nearest of them) and
 HNSW index; optional, needs faiss), whose quality :func:`neighbor_recall` measures against
 the exact definition on sampled rows. Both read memory-mapped embeddings chunk by chunk.
 :func:`calibrate_tau` picks the threshold that gives a wanted mean neighbourhood size.
-:mod:`prune4rel.neighbors.greedy_kernel` holds the compiled (numba) greedy on a graph.
 """
 
 from prune4rel.neighbors.calibrate import calibrate_tau
-from prune4rel.neighbors.exact import (
-    check_device,
-    check_tau,
-    cosine_margin,
-    exact_graph,
-    refine_pairs,
-    unit_rows,
-)
+from prune4rel.neighbors.exact import exact_graph
 from prune4rel.neighbors.faiss_backend import faiss_graph, neighbor_recall
 from prune4rel.neighbors.graph import CSRGraph
 from prune4rel.neighbors.rows import DenseRows, GraphRows
+from prune4rel.neighbors.similarity import (
+    GraphTooLargeError,
+    check_device,
+    check_tau,
+    cosine_margin,
+    refine_pairs,
+    unit_rows,
+)
 
 __all__ = [
     "CSRGraph",
     "DenseRows",
     "GraphRows",
+    "GraphTooLargeError",
     "calibrate_tau",
     "check_device",
     "check_tau",

@@ -22,7 +22,7 @@ import numpy as np
 import torch
 from tqdm.auto import tqdm
 
-from prune4rel.neighbors.exact import check_device, unit_rows
+from prune4rel.neighbors.similarity import check_device, unit_rows
 
 __all__ = ["calibrate_tau"]
 

@@ -46,8 +46,8 @@ import numpy as np
 import scipy.sparse as sp
 from tqdm.auto import tqdm
 
-from prune4rel.neighbors.exact import _cap_rows, check_tau, cosine_margin, refine_pairs
 from prune4rel.neighbors.graph import CSRGraph
+from prune4rel.neighbors.similarity import cap_rows, check_tau, cosine_margin, refine_pairs
 
 __all__ = ["INDEXES", "faiss_graph", "neighbor_recall"]
 
@@ -275,7 +275,7 @@ def faiss_graph(
             cos = _exact_cosines(emb, norms, r, c)
             keep = 0.5 + 0.5 * cos > tau
         r, c, cos = r[keep], c[keep], cos[keep]
-        r, c, cos = _cap_rows(r, c, cos, k)
+        r, c, cos = cap_rows(r, c, cos, k)
         rows_parts.append(r)
         cols_parts.append(c)
         cos_parts.append(cos)

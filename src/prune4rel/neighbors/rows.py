@@ -7,8 +7,8 @@ import itertools
 import numpy as np
 import torch
 
-from prune4rel.neighbors.exact import check_device, check_tau, cosine_margin, refine_pairs, unit_rows
 from prune4rel.neighbors.graph import CSRGraph
+from prune4rel.neighbors.similarity import check_device, check_tau, cosine_margin, refine_pairs, unit_rows
 
 __all__ = ["DenseRows", "GraphRows"]
 

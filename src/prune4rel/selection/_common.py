@@ -26,7 +26,7 @@ __all__ = [
 ]
 
 # How to produce each optional per-epoch history, quoted in MissingSignalError messages.
-_RECORD_HINT = "run warm-up with per-epoch recording on (prune4rel.scoring.warmup, record=True)"
+_RECORD_HINT = "run warm-up with per-epoch recording on (prune4rel.warmup.train, record=True)"
 _HISTORIES = ("losses", "correct", "margins")
 
 
@@ -34,7 +34,7 @@ def missing_signal_error(method: str, name: str, alternative: str = "") -> Missi
     """The error raised when selector ``method`` lacks the optional signal ``name``.
 
     Example: ``forgetting needs per-epoch `correct` (an (epochs, n) history): run warm-up
-    with per-epoch recording on (prune4rel.scoring.warmup, record=True)``, followed by
+    with per-epoch recording on (prune4rel.warmup.train, record=True)``, followed by
     ``"; or " + alternative`` when given.
     """
     if name in _HISTORIES:

@@ -34,9 +34,9 @@ __all__ = [
 
 # How to produce each optional signal, quoted in the error when a selector lacks it.
 _HOW_TO_PRODUCE = {
-    "losses": "run warm-up with per-epoch recording on (prune4rel.scoring.warmup, record=True)",
-    "correct": "run warm-up with per-epoch recording on (prune4rel.scoring.warmup, record=True)",
-    "margins": "run warm-up with per-epoch recording on (prune4rel.scoring.warmup, record=True)",
+    "losses": "run warm-up with per-epoch recording on (prune4rel.warmup.train, record=True)",
+    "correct": "run warm-up with per-epoch recording on (prune4rel.warmup.train, record=True)",
+    "margins": "run warm-up with per-epoch recording on (prune4rel.warmup.train, record=True)",
 }
 
 

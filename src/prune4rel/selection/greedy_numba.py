@@ -2,7 +2,7 @@
 
 :func:`compiled_lazy_greedy` runs the same greedy as
 :func:`prune4rel.selection.greedy.lazy_greedy` on a :class:`~prune4rel.neighbors.CSRGraph`
-in nopython code (see :mod:`prune4rel.neighbors.greedy_kernel`): the same picks in the same
+in nopython code (see :mod:`prune4rel.selection.greedy_kernel`): the same picks in the same
 order, the same neighbourhood confidences and the same gains, bit for bit.
 
 For ``objective="full"`` the kernel decides with the C library's ``exp``/``expm1`` where the
@@ -110,7 +110,7 @@ def compiled_lazy_greedy(
     ImportError
         When numba is not installed.
     """
-    from prune4rel.neighbors.greedy_kernel import greedy_kernel
+    from prune4rel.selection.greedy_kernel import greedy_kernel
 
     if objective not in ("published", "full"):
         raise ValueError(f"`objective` must be 'published' or 'full', got {objective!r}")
@@ -169,7 +169,7 @@ def _numpy_full_gains(
     -------
     ndarray of float64, shape (budget,)
     """
-    from prune4rel.neighbors.greedy_kernel import replay_full_arguments, segment_sums
+    from prune4rel.selection.greedy_kernel import replay_full_arguments, segment_sums
 
     nbr = np.zeros(conf.shape[0], dtype=np.float64)
     lengths = indptr[picks + 1] - indptr[picks]

@@ -20,6 +20,7 @@ from prune4rel.neighbors import (
     CSRGraph,
     DenseRows,
     GraphRows,
+    GraphTooLargeError,
     calibrate_tau,
     check_device,
     check_tau,
@@ -298,8 +299,8 @@ class Prune4ReL(Selector):
                     progress=self.progress,
                 )
                 return graph, "graph"
-            except ValueError as exc:
-                if self.backend == "graph" or "max_edges" not in str(exc):
+            except GraphTooLargeError:
+                if self.backend == "graph":
                     raise
         return None, "dense"
 

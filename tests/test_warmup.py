@@ -11,7 +11,7 @@ import torch
 from prune4rel import Signals
 from prune4rel.data import from_arrays, load_digits_noisy
 from prune4rel.learners import CE, Callback, EpochRecorder
-from prune4rel.scoring import warmup
+from prune4rel.warmup import warmup
 
 
 def test_warmup_signals_shapes_and_content(tmp_path) -> None:  # type: ignore[no-untyped-def]

@@ -77,7 +77,7 @@ def warmup(
     histories = (recorder.losses, recorder.correct, recorder.margins) if recorder is not None else None
     return warmup_signals(
         learner, dataset, epochs, probs, embeddings, histories, time.perf_counter() - start,
-        producer="prune4rel.scoring.warmup",
+        producer="prune4rel.warmup.train",
     )
 
 
