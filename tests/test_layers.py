@@ -61,8 +61,10 @@ def _imports(path: Path) -> list[str]:
     for node in ast.walk(tree):
         if isinstance(node, ast.Import):
             found += [a.name for a in node.names if a.name.startswith("prune4rel")]
-        elif isinstance(node, ast.ImportFrom) and node.level == 0 and (node.module or "").startswith("prune4rel"):
-            found.append(node.module or "")
+        elif isinstance(node, ast.ImportFrom) and node.level == 0:
+            module = node.module or ""
+            if module.startswith("prune4rel"):
+                found.append(module)
     return found
 
 
