@@ -16,6 +16,7 @@ from prune4rel.data import (
     NoisyDataset,
     decode_image,
     index_image_csv,
+    load_cifar10n,
     load_cifar100n,
     load_clothing1m,
     load_image_folder,
@@ -329,3 +330,52 @@ def test_index_image_csv_is_lazy(tmp_path: Path) -> None:
     idx = index_image_csv(csv_path, test_csv=tmp_path / "test.csv")
     assert isinstance(idx, FileImageDataset) and idx.n == 6
     assert idx.path(0) == tmp_path / "imgs" / "c0" / "0.jpg"
+
+
+def test_noise_rate_leaves_out_unknown_clean_labels(tmp_path: Path) -> None:
+    def index(clean: np.ndarray | None) -> FileImageDataset:
+        return FileImageDataset(
+            tmp_path, ["a", "b", "c", "d"], np.array([0, 1, 0, 0]), ["t"], np.array([0]),
+            num_classes=2, clean_labels=clean,
+        )
+
+    ds = index(np.array([0, -1, 1, -1]))  # rows 1 and 3 unknown; row 2 wrong
+    assert ds.noise_rate() == pytest.approx(0.5)
+    assert ds.noise_rate(np.array([2, 3])) == 1.0
+    assert ds.noise_rate(np.array([1, 3])) is None
+    assert index(None).noise_rate() is None
+    assert "noise=50.0%" in repr(ds)
+
+
+@pytest.mark.parametrize("bad", [0, -2, 1.5, True])
+def test_row_limits_are_checked_alike_everywhere(tmp_path: Path, bad: object) -> None:
+    ds = FileImageDataset(tmp_path, ["a"], np.array([0]), ["t"], np.array([1]), num_classes=2)
+    calls = [
+        lambda: load_cifar10n(tmp_path, max_test=bad),
+        lambda: load_cifar100n(tmp_path, max_train=bad),
+        lambda: load_image_folder(tmp_path / "x.csv", max_test=bad),
+        lambda: load_webvision(tmp_path, max_train=bad),
+        lambda: load_clothing1m(tmp_path, max_test=bad),
+        lambda: load_imagenet(tmp_path, max_train=bad),
+        lambda: ds.materialize(max_train=bad, progress=False),
+        lambda: ds.load_images(np.array([0]), workers=bad),
+    ]
+    for call in calls:
+        with pytest.raises(ValueError, match=r"must be a positive integer or None, got"):
+            call()
+
+
+@pytest.mark.parametrize(
+    ("num_classes", "names", "match"),
+    [(True, None, "must be an integer"), (2.5, None, "must be an integer"),
+     (1, None, ">= 2"), (2, ("a", "b", "c"), "3 names for 2 classes")],
+)
+def test_both_dataset_classes_check_classes_alike(
+    tmp_path: Path, num_classes: object, names: tuple | None, match: str
+) -> None:
+    x = np.zeros((1, 2, 2, 1), np.uint8)
+    with pytest.raises(ValueError, match=match):
+        NoisyDataset(x, np.array([0]), x, np.array([0]), num_classes, class_names=names)
+    with pytest.raises(ValueError, match=match):
+        FileImageDataset(tmp_path, ["a"], np.array([0]), ["t"], np.array([0]), num_classes,
+                         class_names=names)

@@ -1,7 +1,7 @@
 """Dataset loaders: scikit-learn digits with synthetic noise, CIFAR-10N and CIFAR-100N.
 
 Image folders, CSV files and the large web-scale sets (WebVision, Clothing-1M, ImageNet) are
-in :mod:`prune4rel.data.files`.
+in :mod:`prune4rel.data.layouts`.
 
 CIFAR-10N is read from a folder laid out like the project's shared data folder::
 
@@ -24,6 +24,7 @@ from pathlib import Path
 
 import numpy as np
 
+from prune4rel.data.checks import check_limit
 from prune4rel.data.compressed import COMPRESSED_CIFAR10, read_compressed_cifar10
 from prune4rel.data.dataset import NoisyDataset
 from prune4rel.data.noise import asymmetric_noise, symmetric_noise
@@ -204,9 +205,8 @@ def load_cifar10n(
         )
     if test not in ("exact1k", "jpeg10k", "full10k"):
         raise ValueError(f"`test` must be 'exact1k', 'jpeg10k' or 'full10k', got {test!r}")
-    for name, value in (("max_train", max_train), ("max_test", max_test)):
-        if value is not None and (isinstance(value, bool) or int(value) != value or value < 1):
-            raise ValueError(f"`{name}` must be a positive integer or None, got {value!r}")
+    check_limit("max_train", max_train)
+    check_limit("max_test", max_test)
     root = Path(root)
     images, labels_file = root / "cifar10.npz", root / "cifar10n_labels.npz"
     compressed = root / COMPRESSED_CIFAR10
@@ -332,11 +332,6 @@ _LAYOUT100 = (
 )
 
 
-def _check_limit(name: str, value: int | None) -> None:
-    if value is not None and (isinstance(value, bool) or int(value) != value or value < 1):
-        raise ValueError(f"`{name}` must be a positive integer or None, got {value!r}")
-
-
 def load_cifar100n(
     root: str | Path,
     label_set: str = "noisy",
@@ -398,8 +393,8 @@ def load_cifar100n(
         )
     if test != "full10k":
         raise ValueError(f"`test` must be 'full10k' (CIFAR-100's test set), got {test!r}")
-    _check_limit("max_train", max_train)
-    _check_limit("max_test", max_test)
+    check_limit("max_train", max_train)
+    check_limit("max_test", max_test)
     root = Path(root)
     images = root / "cifar100.npz"
     labels_path = Path(labels_file) if labels_file is not None else root / "cifar100n_labels.npz"
