@@ -8,13 +8,10 @@ CSV of paths) are indexed as :class:`FileImageDataset` and decoded in bounded pa
 """
 
 from prune4rel.data.augment import (
-    RANDAUGMENT_OPS,
     Augment,
     FeatureAugment,
     ImageAugment,
-    InputPipeline,
     NoAugment,
-    RandAugment,
     cutout,
     default_augment,
     random_crop,
@@ -23,6 +20,7 @@ from prune4rel.data.augment import (
 from prune4rel.data.dataset import NoisyDataset, from_arrays
 from prune4rel.data.decode import decode_image
 from prune4rel.data.image_files import FileImageDataset
+from prune4rel.data.input_pipeline import InputPipeline
 from prune4rel.data.layouts.clothing1m import CLOTHING1M_CLASSES, load_clothing1m
 from prune4rel.data.layouts.image_csv import index_image_csv, load_image_folder
 from prune4rel.data.layouts.imagenet import load_imagenet
@@ -38,6 +36,7 @@ from prune4rel.data.loaders import (
     load_digits_noisy,
 )
 from prune4rel.data.noise import CIFAR10_ASYM_MAP, asymmetric_noise, symmetric_noise
+from prune4rel.data.randaugment import RANDAUGMENT_OPS, RandAugment
 
 __all__ = [
     "CIFAR10N_LABEL_SETS",
