@@ -5,7 +5,9 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-__all__ = ["check_class_names", "check_limit", "check_num_classes"]
+import numpy as np
+
+__all__ = ["check_class_names", "check_limit", "check_num_classes", "infer_num_classes"]
 
 
 def check_limit(name: str, value: int | None) -> None:
@@ -49,3 +51,17 @@ def check_class_names(names: Sequence[str] | None, num_classes: int) -> tuple[st
     if len(out) != num_classes:
         raise ValueError(f"`class_names` has {len(out)} names for {num_classes} classes")
     return out
+
+
+def infer_num_classes(*labels: Any) -> int:
+    """``1 +`` the largest class id over the given label arrays (None skipped), at least 2.
+
+    Raises
+    ------
+    ValueError
+        When the labels are empty or not integers.
+    """
+    joined = np.concatenate([np.asarray(y).ravel() for y in labels if y is not None])
+    if joined.size == 0 or not np.issubdtype(joined.dtype, np.integer):
+        raise ValueError("cannot infer `num_classes`: labels are empty or not integers")
+    return max(2, int(joined.max()) + 1)

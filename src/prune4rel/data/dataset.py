@@ -8,7 +8,7 @@ from typing import Any
 
 import numpy as np
 
-from prune4rel.data.checks import check_class_names, check_num_classes
+from prune4rel.data.checks import check_class_names, check_num_classes, infer_num_classes
 
 __all__ = ["NoisyDataset", "from_arrays", "is_memory_mapped"]
 
@@ -243,13 +243,7 @@ def from_arrays(
         See :class:`NoisyDataset`.
     """
     if num_classes is None:
-        parts = [np.asarray(noisy_labels).ravel(), np.asarray(y_test).ravel()]
-        if clean_labels is not None:
-            parts.append(np.asarray(clean_labels).ravel())
-        joined = np.concatenate(parts)
-        if joined.size == 0 or not np.issubdtype(joined.dtype, np.integer):
-            raise ValueError("cannot infer `num_classes`: labels are empty or not integers")
-        num_classes = max(2, int(joined.max()) + 1)
+        num_classes = infer_num_classes(noisy_labels, y_test, clean_labels)
     return NoisyDataset(
         x=x,
         noisy_labels=noisy_labels,

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import numpy as np
 
-from prune4rel.data.checks import check_limit
+from prune4rel.data.checks import check_limit, infer_num_classes
 from prune4rel.data.dataset import NoisyDataset
 from prune4rel.data.decode import ImageSize
 from prune4rel.data.image_files import FileImageDataset
@@ -73,8 +73,7 @@ def index_image_csv(
         noisy = noisy[tr]
         clean_arr = None if clean_arr is None else clean_arr[tr]
     if num_classes is None:
-        parts = [noisy, y_test] + ([] if clean_arr is None else [clean_arr])
-        num_classes = max(2, int(np.concatenate(parts).max()) + 1)
+        num_classes = infer_num_classes(noisy, y_test, clean_arr)
     ds = FileImageDataset(
         root=base,
         paths=train_paths,
