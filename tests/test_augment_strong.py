@@ -7,7 +7,7 @@ import pytest
 import torch
 
 from prune4rel.data import RANDAUGMENT_OPS, ImageAugment, RandAugment, default_augment
-from prune4rel.data.augment import GEOMETRIC_OPS
+from prune4rel.data.randaugment import GEOMETRIC_OPS
 
 
 def _batch(b: int = 6, c: int = 3, side: int = 16, seed: int = 0) -> torch.Tensor:

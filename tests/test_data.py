@@ -113,6 +113,18 @@ def test_from_arrays_and_properties() -> None:
     assert mean.shape == (3,) and np.all(std > 0)
 
 
+def test_from_arrays_infers_num_classes_from_every_label_array() -> None:
+    parts = _tiny()
+    parts["noisy_labels"] = np.array([0, 1, 0, 1, 0, 1])
+    parts["y_test"] = np.array([0, 4, 0, 1])
+    assert from_arrays(**parts).num_classes == 5
+    assert from_arrays(**parts, clean_labels=np.array([0, 1, 0, 6, 0, 1])).num_classes == 7
+    zeros = {**parts, "noisy_labels": np.zeros(6, int), "y_test": np.zeros(4, int)}
+    assert from_arrays(**zeros).num_classes == 2
+    with pytest.raises(ValueError, match="cannot infer `num_classes`"):
+        from_arrays(**{**parts, "noisy_labels": np.zeros(6)})
+
+
 @pytest.mark.parametrize(
     ("change", "match"),
     [

@@ -1,12 +1,18 @@
 """CIFAR-100N, CSV image lists and the web-scale layouts (WebVision, Clothing-1M, ImageNet),
-on tiny fixture folders written in tmp_path."""
+on tiny fixture folders written in tmp_path; the CIFAR-10N/100N download paths with a fake
+torchvision and a fake label-file download."""
 
 from __future__ import annotations
 
+import sys
+import types
+import urllib.request
 from pathlib import Path
+from typing import ClassVar
 
 import numpy as np
 import pytest
+import torch
 from PIL import Image
 
 from prune4rel.data import (
@@ -16,6 +22,7 @@ from prune4rel.data import (
     NoisyDataset,
     decode_image,
     index_image_csv,
+    load_cifar10n,
     load_cifar100n,
     load_clothing1m,
     load_image_folder,
@@ -96,6 +103,78 @@ def test_cifar100n_errors(tmp_path: Path) -> None:
         load_cifar100n(tmp_path, test="exact1k")
     with pytest.raises(ValueError, match="labels_file"):
         load_cifar100n(tmp_path, labels_file=tmp_path / "nope.npz")
+
+
+# ---------------------------------------------------------------------------- downloads
+class _FakeCifar:
+    """Stands in for torchvision's CIFAR10 / CIFAR100: 20 training and 1,200 test images."""
+
+    made: ClassVar[list] = []
+
+    def __init__(self, root: str, train: bool, download: bool) -> None:
+        self.made.append((Path(root), train, download))
+        n = 20 if train else 1200
+        rng = np.random.default_rng(int(train))
+        self.data = rng.integers(0, 256, (n, 32, 32, 3), dtype=np.uint8)
+        self.targets = list(np.arange(n) % 10)
+
+
+@pytest.fixture
+def fake_downloads(monkeypatch: pytest.MonkeyPatch) -> list:
+    """A fake torchvision in sys.modules and a urlretrieve that writes the CIFAR-N label file."""
+    datasets = types.ModuleType("torchvision.datasets")
+    datasets.CIFAR10 = datasets.CIFAR100 = _FakeCifar  # type: ignore[attr-defined]
+    tv = types.ModuleType("torchvision")
+    tv.datasets = datasets  # type: ignore[attr-defined]
+    monkeypatch.setitem(sys.modules, "torchvision", tv)
+    monkeypatch.setitem(sys.modules, "torchvision.datasets", datasets)
+    monkeypatch.setattr(_FakeCifar, "made", [])
+    fetched: list = []
+
+    def urlretrieve(url: str, dest: Path) -> None:
+        fetched.append(url)
+        y = np.arange(20) % 10
+        torch.save({"clean_label": y, "worse_label": (y + 1) % 10, "noisy_label": (y + 2) % 10}, dest)
+
+    monkeypatch.setattr(urllib.request, "urlretrieve", urlretrieve)
+    return fetched
+
+
+def test_cifar10n_download_path(tmp_path: Path, fake_downloads: list) -> None:
+    root = tmp_path / "new"
+    ds = load_cifar10n(root, "worst", "exact1k", download=True, max_train=8)
+    assert fake_downloads == [fake_downloads[0]] and fake_downloads[0].endswith("CIFAR-10_human.pt")
+    assert (root / "CIFAR-10_human.pt").is_file() and not (root / "CIFAR-10_human.part").exists()
+    assert _FakeCifar.made == [(root, True, True), (root, False, True)]
+    assert ds.n == 8 and ds.n_test == 1000 and ds.noise_rate() == 1.0
+    assert ds.meta["source"] == "torchvision" and ds.test_set == "cifar10-exact1k"
+    again = load_cifar10n(root, "clean", "full10k", download=True)
+    assert len(fake_downloads) == 1  # the label file is fetched once
+    assert again.n == 20 and again.n_test == 1200 and again.noise_rate() == 0.0
+    with pytest.raises(ValueError, match="jpeg10k"):
+        load_cifar10n(root, test="jpeg10k", download=True)
+
+
+def test_cifar100n_download_path(tmp_path: Path, fake_downloads: list) -> None:
+    ds = load_cifar100n(tmp_path, download=True, max_test=7)
+    assert len(fake_downloads) == 1 and fake_downloads[0].endswith("CIFAR-100_human.pt")
+    assert ds.n == 20 and ds.n_test == 7 and ds.noise_rate() == 1.0
+    assert ds.meta["source"] == "torchvision"
+    y = np.arange(20) % 10
+    np.savez(tmp_path / "cifar100n_labels.npz", clean_label=y, noisy_label=y)
+    assert load_cifar100n(tmp_path, download=True).noise_rate() == 0.0  # the .npz labels win
+    assert len(fake_downloads) == 1
+
+
+def test_download_without_torchvision_says_how_to_get_it(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setitem(sys.modules, "torchvision", None)
+    monkeypatch.setitem(sys.modules, "torchvision.datasets", None)
+    with pytest.raises(ValueError, match=r"needs torchvision \(pip install torchvision.*cifar10\.npz"):
+        load_cifar10n(tmp_path, download=True)
+    with pytest.raises(ValueError, match=r"needs torchvision \(pip install torchvision.*cifar100\.npz"):
+        load_cifar100n(tmp_path, download=True)
 
 
 # ---------------------------------------------------------------------------- CSV image lists
@@ -329,3 +408,52 @@ def test_index_image_csv_is_lazy(tmp_path: Path) -> None:
     idx = index_image_csv(csv_path, test_csv=tmp_path / "test.csv")
     assert isinstance(idx, FileImageDataset) and idx.n == 6
     assert idx.path(0) == tmp_path / "imgs" / "c0" / "0.jpg"
+
+
+def test_noise_rate_leaves_out_unknown_clean_labels(tmp_path: Path) -> None:
+    def index(clean: np.ndarray | None) -> FileImageDataset:
+        return FileImageDataset(
+            tmp_path, ["a", "b", "c", "d"], np.array([0, 1, 0, 0]), ["t"], np.array([0]),
+            num_classes=2, clean_labels=clean,
+        )
+
+    ds = index(np.array([0, -1, 1, -1]))  # rows 1 and 3 unknown; row 2 wrong
+    assert ds.noise_rate() == pytest.approx(0.5)
+    assert ds.noise_rate(np.array([2, 3])) == 1.0
+    assert ds.noise_rate(np.array([1, 3])) is None
+    assert index(None).noise_rate() is None
+    assert "noise=50.0%" in repr(ds)
+
+
+@pytest.mark.parametrize("bad", [0, -2, 1.5, True])
+def test_row_limits_are_checked_alike_everywhere(tmp_path: Path, bad: object) -> None:
+    ds = FileImageDataset(tmp_path, ["a"], np.array([0]), ["t"], np.array([1]), num_classes=2)
+    calls = [
+        lambda: load_cifar10n(tmp_path, max_test=bad),
+        lambda: load_cifar100n(tmp_path, max_train=bad),
+        lambda: load_image_folder(tmp_path / "x.csv", max_test=bad),
+        lambda: load_webvision(tmp_path, max_train=bad),
+        lambda: load_clothing1m(tmp_path, max_test=bad),
+        lambda: load_imagenet(tmp_path, max_train=bad),
+        lambda: ds.materialize(max_train=bad, progress=False),
+        lambda: ds.load_images(np.array([0]), workers=bad),
+    ]
+    for call in calls:
+        with pytest.raises(ValueError, match=r"must be a positive integer or None, got"):
+            call()
+
+
+@pytest.mark.parametrize(
+    ("num_classes", "names", "match"),
+    [(True, None, "must be an integer"), (2.5, None, "must be an integer"),
+     (1, None, ">= 2"), (2, ("a", "b", "c"), "3 names for 2 classes")],
+)
+def test_both_dataset_classes_check_classes_alike(
+    tmp_path: Path, num_classes: object, names: tuple | None, match: str
+) -> None:
+    x = np.zeros((1, 2, 2, 1), np.uint8)
+    with pytest.raises(ValueError, match=match):
+        NoisyDataset(x, np.array([0]), x, np.array([0]), num_classes, class_names=names)
+    with pytest.raises(ValueError, match=match):
+        FileImageDataset(tmp_path, ["a"], np.array([0]), ["t"], np.array([0]), num_classes,
+                         class_names=names)

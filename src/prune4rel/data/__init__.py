@@ -3,34 +3,29 @@
 torchvision is optional: only :func:`load_cifar10n` / :func:`load_cifar100n` with
 ``download=True`` import it. Large image sets on disk (WebVision, Clothing-1M, ImageNet, a
 CSV of paths) are indexed as :class:`FileImageDataset` and decoded in bounded parts with
-:meth:`FileImageDataset.materialize` (see :mod:`prune4rel.data.files`).
+:meth:`FileImageDataset.materialize` (see :mod:`prune4rel.data.image_files` and
+:mod:`prune4rel.data.layouts`).
 """
 
 from prune4rel.data.augment import (
-    RANDAUGMENT_OPS,
     Augment,
     FeatureAugment,
     ImageAugment,
-    InputPipeline,
     NoAugment,
-    RandAugment,
     cutout,
     default_augment,
     random_crop,
     random_flip,
 )
 from prune4rel.data.dataset import NoisyDataset, from_arrays
-from prune4rel.data.files import (
-    CLOTHING1M_CLASSES,
-    IMAGE_EXTENSIONS,
-    FileImageDataset,
-    decode_image,
-    index_image_csv,
-    load_clothing1m,
-    load_image_folder,
-    load_imagenet,
-    load_webvision,
-)
+from prune4rel.data.decode import decode_image
+from prune4rel.data.image_files import FileImageDataset
+from prune4rel.data.input_pipeline import InputPipeline
+from prune4rel.data.layouts.clothing1m import CLOTHING1M_CLASSES, load_clothing1m
+from prune4rel.data.layouts.image_csv import index_image_csv, load_image_folder
+from prune4rel.data.layouts.imagenet import load_imagenet
+from prune4rel.data.layouts.webvision import load_webvision
+from prune4rel.data.listings import IMAGE_EXTENSIONS
 from prune4rel.data.loaders import (
     CIFAR10_CLASSES,
     CIFAR10N_LABEL_SETS,
@@ -41,6 +36,7 @@ from prune4rel.data.loaders import (
     load_digits_noisy,
 )
 from prune4rel.data.noise import CIFAR10_ASYM_MAP, asymmetric_noise, symmetric_noise
+from prune4rel.data.randaugment import RANDAUGMENT_OPS, RandAugment
 
 __all__ = [
     "CIFAR10N_LABEL_SETS",

@@ -8,6 +8,8 @@ from typing import Any
 
 import numpy as np
 
+from prune4rel.data.checks import check_class_names, check_num_classes, infer_num_classes
+
 __all__ = ["NoisyDataset", "from_arrays", "is_memory_mapped"]
 
 
@@ -104,11 +106,7 @@ class NoisyDataset:
     meta: dict[str, Any] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
-        if isinstance(self.num_classes, bool) or int(self.num_classes) != self.num_classes:
-            raise ValueError(f"`num_classes` must be an integer, got {self.num_classes!r}")
-        self.num_classes = int(self.num_classes)
-        if self.num_classes < 2:
-            raise ValueError(f"`num_classes` must be >= 2, got {self.num_classes}")
+        self.num_classes = check_num_classes(self.num_classes)
         self.x = _check_inputs("x", self.x)
         self.x_test = _check_inputs("x_test", self.x_test)
         if self.x.shape[1:] != self.x_test.shape[1:]:
@@ -123,12 +121,7 @@ class NoisyDataset:
         self.y_test = _check_labels("y_test", self.y_test, self.x_test.shape[0], c)
         if self.clean_labels is not None:
             self.clean_labels = _check_labels("clean_labels", self.clean_labels, n, c)
-        if self.class_names is not None:
-            self.class_names = tuple(str(s) for s in self.class_names)
-            if len(self.class_names) != c:
-                raise ValueError(
-                    f"`class_names` has {len(self.class_names)} names for {c} classes"
-                )
+        self.class_names = check_class_names(self.class_names, c)
         if not isinstance(self.test_set, str) or not self.test_set:
             raise ValueError(f"`test_set` must be a non-empty name, got {self.test_set!r}")
 
@@ -250,13 +243,7 @@ def from_arrays(
         See :class:`NoisyDataset`.
     """
     if num_classes is None:
-        parts = [np.asarray(noisy_labels).ravel(), np.asarray(y_test).ravel()]
-        if clean_labels is not None:
-            parts.append(np.asarray(clean_labels).ravel())
-        joined = np.concatenate(parts)
-        if joined.size == 0 or not np.issubdtype(joined.dtype, np.integer):
-            raise ValueError("cannot infer `num_classes`: labels are empty or not integers")
-        num_classes = max(2, int(joined.max()) + 1)
+        num_classes = infer_num_classes(noisy_labels, y_test, clean_labels)
     return NoisyDataset(
         x=x,
         noisy_labels=noisy_labels,

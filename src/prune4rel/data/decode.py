@@ -3,7 +3,7 @@
 :func:`decode_many` decodes a list of files into one (N, H, W, C) uint8 array in RAM.
 :func:`decode_images_to_npy` decodes them into a ``.npy`` file instead, chunk by chunk, and
 returns it memory-mapped: the form for sets larger than RAM (Clothing-1M, ImageNet), which
-the learners then read batch by batch (see :class:`prune4rel.data.augment.InputPipeline`).
+the learners then read batch by batch (see :class:`prune4rel.data.input_pipeline.InputPipeline`).
 The cache is keyed by the file list, the image size and the colour mode; an interrupted
 decode resumes from its last finished chunk, and the finished file appears atomically.
 """

@@ -1,7 +1,7 @@
 """Dataset loaders: scikit-learn digits with synthetic noise, CIFAR-10N and CIFAR-100N.
 
 Image folders, CSV files and the large web-scale sets (WebVision, Clothing-1M, ImageNet) are
-in :mod:`prune4rel.data.files`.
+in :mod:`prune4rel.data.layouts`.
 
 CIFAR-10N is read from a folder laid out like the project's shared data folder::
 
@@ -21,9 +21,11 @@ import math
 import urllib.request
 import zipfile
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
+from prune4rel.data.checks import check_limit
 from prune4rel.data.compressed import COMPRESSED_CIFAR10, read_compressed_cifar10
 from prune4rel.data.dataset import NoisyDataset
 from prune4rel.data.noise import asymmetric_noise, symmetric_noise
@@ -50,7 +52,8 @@ CIFAR10N_LABEL_SETS = {
     "random3": "random_label3",
     "clean": "clean_label",
 }
-_CIFAR10N_URL = "https://github.com/UCSC-REAL/cifar-10-100n/raw/main/data/CIFAR-10_human.pt"
+#: Folder of the CIFAR-10N / CIFAR-100N label files in the authors' repository.
+_CIFARN_LABELS_URL = "https://github.com/UCSC-REAL/cifar-10-100n/raw/main/data/"
 _LAYOUT = (
     "expected layout: <root>/cifar10.npz (x_train, y_train, x_test_exact1k, y_test_exact1k, "
     "x_test_jpeg, y_test_jpeg) and <root>/cifar10n_labels.npz (clean_label, worse_label, "
@@ -204,9 +207,8 @@ def load_cifar10n(
         )
     if test not in ("exact1k", "jpeg10k", "full10k"):
         raise ValueError(f"`test` must be 'exact1k', 'jpeg10k' or 'full10k', got {test!r}")
-    for name, value in (("max_train", max_train), ("max_test", max_test)):
-        if value is not None and (isinstance(value, bool) or int(value) != value or value < 1):
-            raise ValueError(f"`{name}` must be a positive integer or None, got {value!r}")
+    check_limit("max_train", max_train)
+    check_limit("max_test", max_test)
     root = Path(root)
     images, labels_file = root / "cifar10.npz", root / "cifar10n_labels.npz"
     compressed = root / COMPRESSED_CIFAR10
@@ -271,34 +273,13 @@ def _download_cifar10n(
     """CIFAR-10 via torchvision plus CIFAR-10N labels from the authors' repository."""
     if test == "jpeg10k":
         raise ValueError("test='jpeg10k' exists only in the .npz layout; use 'full10k' or 'exact1k'")
-    try:
-        from torchvision.datasets import CIFAR10  # lazy: torchvision is optional
-    except ImportError as exc:
-        raise ValueError(
-            "download=True needs torchvision (pip install torchvision); or provide the .npz "
-            f"files: {_LAYOUT}"
-        ) from exc
-    import torch
-
-    root.mkdir(parents=True, exist_ok=True)
-    train = CIFAR10(str(root), train=True, download=True)
-    test_ds = CIFAR10(str(root), train=False, download=True)
+    x, y_train, x_te, y_te = _torchvision_cifar("CIFAR10", root, _LAYOUT)
     human = root / "CIFAR-10_human.pt"
-    if not human.is_file():
-        tmp = human.with_suffix(".part")
-        urllib.request.urlretrieve(_CIFAR10N_URL, tmp)  # fixed https URL
-        tmp.replace(human)
-    # The official label file is a pickled dict of numpy arrays; it cannot be read with
-    # weights_only=True. The user opted in with download=True from the authors' URL.
-    labels = torch.load(human, weights_only=False)
-    x = np.asarray(train.data, dtype=np.uint8)
-    y_train = np.asarray(train.targets, dtype=np.int64)
+    labels = _human_labels(human)
     y_clean = np.asarray(labels["clean_label"], dtype=np.int64)
     if not np.array_equal(y_clean, y_train):
         raise ValueError(f"{human} clean_label disagrees with torchvision's CIFAR-10 labels")
     noisy = np.asarray(labels[CIFAR10N_LABEL_SETS[label_set]], dtype=np.int64)
-    x_te = np.asarray(test_ds.data, dtype=np.uint8)
-    y_te = np.asarray(test_ds.targets, dtype=np.int64)
     if test == "exact1k":
         x_te, y_te = x_te[:1000], y_te[:1000]
     return x, y_clean, noisy, x_te, y_te
@@ -322,7 +303,6 @@ CIFAR100_CLASSES = (
 )
 #: label_set argument -> key in cifar100n_labels.npz / CIFAR-100_human.pt
 CIFAR100N_LABEL_SETS = {"noisy": "noisy_label", "clean": "clean_label"}
-_CIFAR100N_URL = "https://github.com/UCSC-REAL/cifar-10-100n/raw/main/data/CIFAR-100_human.pt"
 _LAYOUT100 = (
     "expected layout: <root>/cifar100.npz (x_train (50000, 32, 32, 3) uint8, y_train (50000,), "
     "x_test (10000, 32, 32, 3) uint8, y_test (10000,), standard order) and "
@@ -330,11 +310,6 @@ _LAYOUT100 = (
     "`labels_file=` naming the label file; or pass download=True to fetch CIFAR-100 with "
     "torchvision"
 )
-
-
-def _check_limit(name: str, value: int | None) -> None:
-    if value is not None and (isinstance(value, bool) or int(value) != value or value < 1):
-        raise ValueError(f"`{name}` must be a positive integer or None, got {value!r}")
 
 
 def load_cifar100n(
@@ -398,8 +373,8 @@ def load_cifar100n(
         )
     if test != "full10k":
         raise ValueError(f"`test` must be 'full10k' (CIFAR-100's test set), got {test!r}")
-    _check_limit("max_train", max_train)
-    _check_limit("max_test", max_test)
+    check_limit("max_train", max_train)
+    check_limit("max_test", max_test)
     root = Path(root)
     images = root / "cifar100.npz"
     labels_path = Path(labels_file) if labels_file is not None else root / "cifar100n_labels.npz"
@@ -408,12 +383,14 @@ def load_cifar100n(
     if not images.is_file():
         if not download:
             raise ValueError(f"CIFAR-100 file not found: {images}; {_LAYOUT100}")
-        x, y_train, x_te, y_te = _download_cifar100(root)
+        x, y_train, x_te, y_te = _torchvision_cifar("CIFAR100", root, _LAYOUT100)
         if labels_path.is_file():
             clean = _read_npz_rows(labels_path, "clean_label")
             noisy = _read_npz_rows(labels_path, CIFAR100N_LABEL_SETS[label_set])
         else:
-            clean, noisy = _download_cifar100n_labels(root, label_set)
+            labels = _human_labels(root / "CIFAR-100_human.pt")
+            clean = np.asarray(labels["clean_label"], dtype=np.int64)
+            noisy = np.asarray(labels[CIFAR100N_LABEL_SETS[label_set]], dtype=np.int64)
         x, y_train = x[:max_train], y_train[:max_train]
         clean, noisy = clean[:max_train], noisy[:max_train]
         x_te, y_te = x_te[:max_test], y_te[:max_test]
@@ -463,18 +440,27 @@ def load_cifar100n(
     )
 
 
-def _download_cifar100(root: Path) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
-    """CIFAR-100 (fine labels) via torchvision: x_train, y_train, x_test, y_test."""
+def _torchvision_cifar(
+    name: str, root: Path, layout: str
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """torchvision's ``CIFAR10`` or ``CIFAR100`` (fine labels), downloaded into ``root``.
+
+    Returns
+    -------
+    x_train, y_train, x_test, y_test : ndarray
+        uint8 images (N, 32, 32, 3) and int64 labels, in the standard order.
+    """
     try:
-        from torchvision.datasets import CIFAR100  # lazy: torchvision is optional
+        from torchvision import datasets  # lazy: torchvision is optional
     except ImportError as exc:
         raise ValueError(
             "download=True needs torchvision (pip install torchvision, the build matching your "
-            f"torch); or provide the .npz files: {_LAYOUT100}"
+            f"torch); or provide the .npz files: {layout}"
         ) from exc
     root.mkdir(parents=True, exist_ok=True)
-    train = CIFAR100(str(root), train=True, download=True)
-    test_ds = CIFAR100(str(root), train=False, download=True)
+    cifar = getattr(datasets, name)
+    train = cifar(str(root), train=True, download=True)
+    test_ds = cifar(str(root), train=False, download=True)
     return (
         np.asarray(train.data, dtype=np.uint8),
         np.asarray(train.targets, dtype=np.int64),
@@ -483,18 +469,15 @@ def _download_cifar100(root: Path) -> tuple[np.ndarray, np.ndarray, np.ndarray, 
     )
 
 
-def _download_cifar100n_labels(root: Path, label_set: str) -> tuple[np.ndarray, np.ndarray]:
-    """clean_label and the chosen label set from the authors' ``CIFAR-100_human.pt``."""
+def _human_labels(path: Path) -> dict[str, Any]:
+    """The CIFAR-N authors' label file (``CIFAR-10_human.pt`` / ``CIFAR-100_human.pt``),
+    downloaded from their repository to ``path`` unless it is there."""
     import torch
 
-    human = root / "CIFAR-100_human.pt"
-    if not human.is_file():
-        tmp = human.with_suffix(".part")
-        urllib.request.urlretrieve(_CIFAR100N_URL, tmp)  # fixed https URL
-        tmp.replace(human)
+    if not path.is_file():
+        tmp = path.with_suffix(".part")
+        urllib.request.urlretrieve(_CIFARN_LABELS_URL + path.name, tmp)  # fixed https URL
+        tmp.replace(path)
     # The official label file is a pickled dict of numpy arrays; it cannot be read with
     # weights_only=True. The user opted in with download=True from the authors' URL.
-    labels = torch.load(human, weights_only=False)
-    clean = np.asarray(labels["clean_label"], dtype=np.int64)
-    noisy = np.asarray(labels[CIFAR100N_LABEL_SETS[label_set]], dtype=np.int64)
-    return clean, noisy
+    return dict(torch.load(path, weights_only=False))
