@@ -13,6 +13,7 @@ import numpy as np
 import yaml
 
 from prune4rel._io import atomic_save_npy, atomic_write_json
+from prune4rel.metrics import noise_rate
 from prune4rel.selection import available_selectors, get_selector
 from prune4rel.selection.base import Selection, selector_class
 from prune4rel.signals import Signals
@@ -166,11 +167,7 @@ def select(
         "budget": len(result),
         "objective": result.objective,
         "seconds": round(result.seconds, 3),
-        "subset_noise_rate": (
-            float(np.mean(data.labels[result.indices] != data.clean_labels[result.indices]))
-            if data.clean_labels is not None
-            else None
-        ),
+        "subset_noise_rate": noise_rate(data.labels, data.clean_labels, result.indices),
     }
     atomic_write_json(out.with_suffix(".json"), summary)
     click.echo(json.dumps(summary, indent=None))

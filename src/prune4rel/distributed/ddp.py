@@ -60,7 +60,6 @@ otherwise; ``backend=`` overrides. Progress bars are shown on rank 0 only.
 
 from __future__ import annotations
 
-import hashlib
 import math
 import os
 import time
@@ -80,6 +79,7 @@ from torch.nn.parallel import DistributedDataParallel
 from prune4rel.data import NoisyDataset
 from prune4rel.learners import CE, ELR, Callback, EpochRecorder, Learner
 from prune4rel.learners.base import TrainingLoop
+from prune4rel.metrics import index_digest
 from prune4rel.signals import Signals
 from prune4rel.warmup import warmup, warmup_signals
 
@@ -328,10 +328,6 @@ class _GlobalLog(Callback):
         logs["loss"], logs["train_acc_given"] = float(t[0] / t[2]), float(t[1] / t[2])
 
 
-def _digest(arr: np.ndarray) -> str:
-    return hashlib.sha1(np.ascontiguousarray(arr).tobytes()).hexdigest()[:16]
-
-
 def _check_same_on_all_ranks(what: dict[str, Any]) -> None:
     """Raise (on every rank, so that none hangs) unless all ranks pass equal ``what``."""
     everyone: list[Any] = [None] * dist.get_world_size()
@@ -431,7 +427,7 @@ def ddp_warmup(
     settings = {k: v for k, v in vars(learner).items() if isinstance(v, (bool, int, float, str))}
     _check_same_on_all_ranks({
         **settings, "learner": type(learner).__name__, "epochs": int(epochs), "record": bool(record),
-        "n": dataset.n, "labels": _digest(dataset.noisy_labels),
+        "n": dataset.n, "labels": index_digest(dataset.noisy_labels),
     })
     start = time.perf_counter()
     if rank > 0:  # own augmentation stream; the order comes from rank 0
