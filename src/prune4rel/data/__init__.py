@@ -1,4 +1,4 @@
-"""Noisy datasets, synthetic noise models, loaders and batched augmentations.
+"""Noisy datasets and their registry, synthetic noise models, loaders and batched augmentations.
 
 torchvision is optional: only :func:`load_cifar10n` / :func:`load_cifar100n` with
 ``download=True`` import it. Large image sets on disk (WebVision, Clothing-1M, ImageNet, a
@@ -6,6 +6,7 @@ CSV of paths) are indexed as :class:`FileImageDataset` and decoded in bounded pa
 :meth:`FileImageDataset.materialize` (see :mod:`prune4rel.data.files`).
 """
 
+from prune4rel.data import catalog  # noqa: F401 - registers the built-in datasets
 from prune4rel.data.augment import (
     RANDAUGMENT_OPS,
     Augment,
@@ -41,6 +42,15 @@ from prune4rel.data.loaders import (
     load_digits_noisy,
 )
 from prune4rel.data.noise import CIFAR10_ASYM_MAP, asymmetric_noise, symmetric_noise
+from prune4rel.data.registry import (
+    DataRequest,
+    DatasetSpec,
+    dataset_names,
+    dataset_spec,
+    load_dataset,
+    register_dataset,
+    registered_datasets,
+)
 
 __all__ = [
     "CIFAR10N_LABEL_SETS",
@@ -52,6 +62,8 @@ __all__ = [
     "IMAGE_EXTENSIONS",
     "RANDAUGMENT_OPS",
     "Augment",
+    "DataRequest",
+    "DatasetSpec",
     "FeatureAugment",
     "FileImageDataset",
     "ImageAugment",
@@ -61,6 +73,8 @@ __all__ = [
     "RandAugment",
     "asymmetric_noise",
     "cutout",
+    "dataset_names",
+    "dataset_spec",
     "decode_image",
     "default_augment",
     "from_arrays",
@@ -68,11 +82,14 @@ __all__ = [
     "load_cifar10n",
     "load_cifar100n",
     "load_clothing1m",
+    "load_dataset",
     "load_digits_noisy",
     "load_image_folder",
     "load_imagenet",
     "load_webvision",
     "random_crop",
     "random_flip",
+    "register_dataset",
+    "registered_datasets",
     "symmetric_noise",
 ]
