@@ -125,6 +125,16 @@ def test_from_arrays_infers_num_classes_from_every_label_array() -> None:
         from_arrays(**{**parts, "noisy_labels": np.zeros(6)})
 
 
+def test_noise_rate_over_a_subset() -> None:
+    parts = {**_tiny(), "noisy_labels": np.array([0, 1, 2, 0, 1, 2])}
+    ds = from_arrays(**parts, clean_labels=np.array([0, 1, 2, 1, 2, 0]), num_classes=3)
+    assert ds.noise_rate() == pytest.approx(3 / 6)
+    assert ds.noise_rate(np.array([2, 3, 4])) == pytest.approx(2 / 3)
+    assert ds.noise_rate(np.array([0, 1])) == 0.0
+    assert ds.noise_rate(np.array([], dtype=np.int64)) is None  # no example: no rate
+    assert from_arrays(**parts).noise_rate() is None  # no clean labels
+
+
 @pytest.mark.parametrize(
     ("change", "match"),
     [

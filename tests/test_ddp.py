@@ -2,7 +2,8 @@
 
 One ``torch.multiprocessing.spawn`` job (the ``ddp_run`` fixture) runs every in-process
 distributed check and saves what each rank saw; the tests compare it with single-process
-runs of the same learners. One test starts the real entry point under ``torchrun``.
+runs of the same learners. One test starts the real entry point,
+``prune4rel.pipeline.ddp_run``, under ``torchrun``.
 
 Oracle for the training itself: with 2 ranks and per-rank batch b/2 on even global batches,
 DDP averages two half-batch mean gradients, which is the full-batch mean gradient; on the
@@ -25,9 +26,10 @@ import pytest
 import torch
 import yaml
 
+from prune4rel.config import DataConfig
+from prune4rel.data import load_dataset
 from prune4rel.distributed.ddp import ddp_predict, ddp_warmup, distributed, shard_epoch
 from prune4rel.learners import CE, ELR, SOPPlus
-from prune4rel.pipeline import DataConfig, load_dataset
 from prune4rel.signals import Signals
 from prune4rel.warmup import warmup
 
@@ -220,7 +222,7 @@ def test_torchrun_entry_point_writes_the_signals(ddp_run: Path, tmp_path: Path) 
     (tmp_path / "run.yaml").write_text(yaml.safe_dump(config))
     out = tmp_path / "signals.npz"
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
-    cmd = [torchrun, "--standalone", "--nproc_per_node", "2", "-m", "prune4rel.distributed.ddp",
+    cmd = [torchrun, "--standalone", "--nproc_per_node", "2", "-m", "prune4rel.pipeline.ddp_run",
            "--config", str(tmp_path / "run.yaml"), "--out", str(out), "--epochs", str(EPOCHS), "--quiet"]
     proc = subprocess.run(cmd, capture_output=True, text=True, timeout=240, env=env, check=False)
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]

@@ -37,8 +37,6 @@ ALLOWED: dict[str, set[str]] = {
 }
 #: units at the top, which may import anything below them
 TOP = {"__init__", "__main__", "api", "cli", "demo", "inspect"}
-#: known violations being removed (the torchrun entry point moves into pipeline)
-KNOWN = {("distributed/ddp.py", "distributed", "pipeline")}
 
 
 def _unit(module: str) -> str:
@@ -90,7 +88,7 @@ def test_imports_point_down():
     bad = [
         f"{path}: {unit} imports {other}"
         for path, unit, other in _edges()
-        if unit not in TOP and other not in ALLOWED.get(unit, set()) and (path, unit, other) not in KNOWN
+        if unit not in TOP and other not in ALLOWED.get(unit, set())
     ]
     assert not bad, "imports against the layers:\n" + "\n".join(bad)
 

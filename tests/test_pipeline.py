@@ -20,6 +20,7 @@ from prune4rel.pipeline import (
     DataConfig,
     ResumeWarning,
     RunConfig,
+    check_config,
     load_dataset,
     resolve_device,
     run_experiment,
@@ -362,15 +363,14 @@ def test_run_directory_of_another_data_setting_is_refused(arrays_path, tmp_path)
         ({"epochs": 2.5}, "train.epochs"),
         ({"learner": "mixup"}, "train.learner"),
         ({"model": "vgg"}, "warmup.model"),
-        ({"train.params.lr": -1.0}, "train.params"),
         ({"train.params.seed": 3}, "train.params"),
-        ({"train.params.state_dtype": "float64"}, "state_dtype"),
-        ({"warmup.params.state_device": "cuda"}, "state_device"),
+        ({"train.params": ["lr"]}, "train.params"),
         ({"methods": ["prune4rel", "nope"]}, "selection.methods"),
+        ({"methods": []}, "selection.methods"),
         ({"fractions": [0.0, 0.5]}, "selection.fractions"),
         ({"fractions": "0.2,x"}, "selection.fractions"),
-        ({"selection.params": {"prune4rel": {"tau": 2.0, "bogus": 1}}}, "selection.params.prune4rel"),
         ({"selection.params": {"kcenter": {}}}, "selection.params"),
+        ({"selection.params": {"prune4rel": 0.9}}, "selection.params.prune4rel"),
         ({"seed": -1}, "seed"),
         ({"device": "gpu"}, "device"),
         ({"train.bogus": 1}, "train.bogus"),
@@ -379,6 +379,42 @@ def test_run_directory_of_another_data_setting_is_refused(arrays_path, tmp_path)
 def test_bad_config_values_name_the_field(arrays_path, overrides, field):
     with pytest.raises(ValueError, match=re.escape(field)):
         tiny_config(arrays_path, **overrides)
+
+
+#: Parameters that only the learner or selector they are for can judge: parsing accepts them,
+#: :func:`check_config` (run before any work) rejects them.
+BAD_PARAMETERS = [
+    ({"train.params.lr": -1.0}, "train.params"),
+    ({"train.params.state_dtype": "float64"}, "state_dtype"),
+    ({"warmup.params.state_device": "cuda"}, "state_device"),
+    ({"warmup.params.bogus": 1}, "warmup.params"),
+    ({"selection.params": {"prune4rel": {"tau": 2.0, "bogus": 1}}}, "selection.params.prune4rel"),
+]
+
+
+@pytest.mark.parametrize(("overrides", "field"), BAD_PARAMETERS)
+def test_learner_and_selector_parameters_are_checked_before_the_run(arrays_path, tmp_path, overrides, field):
+    config = tiny_config(arrays_path, **overrides)  # a configuration is data: parsing accepts it
+    with pytest.raises(ValueError, match=re.escape(field)):
+        check_config(config)
+    with pytest.raises(ValueError, match=re.escape(field)):
+        run_experiment(config, tmp_path / "run", progress=False)
+    assert not (tmp_path / "run").exists()  # nothing was done
+
+
+def test_parsing_builds_no_learner_or_selector(arrays_path, monkeypatch):
+    import prune4rel.learners as learners
+    import prune4rel.selection as selection
+
+    def refuse(*args, **kwargs):
+        raise AssertionError("parsing a configuration built a learner or selector")
+
+    selectors = [selection.selector_class(m) for m in selection.available_selectors()]
+    for cls in {*learners.LEARNERS.values(), *selectors}:
+        monkeypatch.setattr(cls, "__init__", refuse)
+    config = tiny_config(arrays_path, **{"selection.params": {"prune4rel": {"tau": 0.9}}, "epochs": 3})
+    assert RunConfig.from_dict(yaml.safe_load(config.to_yaml())) == config
+    assert config.train.epochs == 3 and config.selection.params == {"prune4rel": {"tau": 0.9}}
 
 
 def test_bad_yaml_keys_and_missing_dataset_fields(tmp_path):
@@ -439,3 +475,8 @@ def test_cli_run_on_digits(tmp_path):
     assert result["subset_size"] == 60 and result["n_train"] == 120
     bad = CliRunner().invoke(main, [*args[:-3], "--epochs", "0", "--out", str(out)])
     assert bad.exit_code != 0 and "train.epochs" in bad.output
+    # a parameter the learner rejects: one line naming it, before anything runs
+    other = tmp_path / "other"
+    bad = CliRunner().invoke(main, [*args[:-3], "--set", "train.params.lr=-1", "--out", str(other)])
+    assert bad.exit_code != 0 and bad.output.startswith("Error: `train.params` (learner 'elr')")
+    assert len(bad.output.strip().splitlines()) == 1 and not other.exists()

@@ -310,23 +310,23 @@ def test_pipeline_loads_cifar100n(tmp_path) -> None:
 def test_new_data_fields_keep_earlier_run_hashes() -> None:
     """Run directories made before image_size/cache/test_path existed (when label_set
     defaulted to "worst" for every dataset) keep their data hash, so they still resume."""
-    from prune4rel.pipeline import SCHEMA_VERSION, _data_key, _digest
+    from prune4rel.config import SCHEMA_VERSION, data_key, digest
 
     def former(**fields):
         base = {"dataset": "digits", "root": None, "path": None, "label_set": "worst",
                 "test_set": None, "train_subset": None, "test_subset": None, "noise": "symmetric",
                 "noise_rate": None, "seed": 0}
-        return _digest("data", SCHEMA_VERSION, {**base, **fields})
+        return digest("data", SCHEMA_VERSION, {**base, **fields})
 
-    assert _data_key(DataConfig()) == former()
-    assert _data_key(DataConfig(dataset="arrays", path="x.npz", noise_rate=0.2)) == former(
+    assert data_key(DataConfig()) == former()
+    assert data_key(DataConfig(dataset="arrays", path="x.npz", noise_rate=0.2)) == former(
         dataset="arrays", path="x.npz", noise_rate=0.2)
-    assert _data_key(DataConfig(dataset="cifar10n", root="r", label_set="random1")) == former(
+    assert data_key(DataConfig(dataset="cifar10n", root="r", label_set="random1")) == former(
         dataset="cifar10n", root="r", label_set="random1")
     # the cache folder is not part of the data's identity; the image size is
     files = {"dataset": "image_csv", "path": "t.csv"}
-    assert _data_key(DataConfig(**files, cache="a")) == _data_key(DataConfig(**files, cache="b"))
-    assert _data_key(DataConfig(**files, image_size=32)) != _data_key(DataConfig(**files))
+    assert data_key(DataConfig(**files, cache="a")) == data_key(DataConfig(**files, cache="b"))
+    assert data_key(DataConfig(**files, image_size=32)) != data_key(DataConfig(**files))
 
 
 def test_cifar10n_synthetic_noise_flips_the_clean_labels(shared_data) -> None:

@@ -13,6 +13,8 @@ import numpy as np
 import yaml
 
 from prune4rel._io import atomic_save_npy, atomic_write_json
+from prune4rel.data import dataset_names
+from prune4rel.metrics import noise_rate
 from prune4rel.selection import available_selectors, get_selector
 from prune4rel.selection.base import Selection, selector_class
 from prune4rel.signals import Signals
@@ -166,11 +168,7 @@ def select(
         "budget": len(result),
         "objective": result.objective,
         "seconds": round(result.seconds, 3),
-        "subset_noise_rate": (
-            float(np.mean(data.labels[result.indices] != data.clean_labels[result.indices]))
-            if data.clean_labels is not None
-            else None
-        ),
+        "subset_noise_rate": noise_rate(data.labels, data.clean_labels, result.indices),
     }
     atomic_write_json(out.with_suffix(".json"), summary)
     click.echo(json.dumps(summary, indent=None))
@@ -184,9 +182,8 @@ def _split_list(values: tuple[str, ...]) -> list[str] | None:
 
 @main.command()
 @click.option("--config", "config_path", type=click.Path(dir_okay=False, path_type=Path),
-              help="YAML run config (see prune4rel.pipeline.RunConfig); flags override it.")
-@click.option("--dataset",
-              help="digits, cifar10n, cifar100n, arrays, image_csv, webvision, clothing1m or imagenet.")
+              help="YAML run config (see prune4rel.config.RunConfig); flags override it.")
+@click.option("--dataset", help=f"One of {', '.join(dataset_names())}.")
 @click.option("--data-root", help="Dataset folder (CIFAR-10N: cifar10.npz and cifar10n_labels.npz).")
 @click.option("--data-path", help="For --dataset arrays: the .npz file; for image_csv: the training CSV.")
 @click.option("--test-path", help="For --dataset image_csv: a test CSV (default: hold out 20%).")

@@ -33,6 +33,7 @@ from typing import Any
 import numpy as np
 
 from prune4rel._io import atomic_path
+from prune4rel.metrics import noise_rate
 
 __all__ = ["SCHEMA_VERSION", "Signals", "SignalsFileError"]
 
@@ -188,10 +189,9 @@ class Signals:
         return getattr(self, name, None) is not None
 
     def noise_rate(self) -> float | None:
-        """Share of given labels that differ from ``clean_labels`` (None without them)."""
-        if self.clean_labels is None:
-            return None
-        return float(np.mean(self.labels != self.clean_labels))
+        """Share of given labels that differ from ``clean_labels`` (None without them), by
+        :func:`prune4rel.metrics.noise_rate`."""
+        return noise_rate(self.labels, self.clean_labels)
 
     def subset(self, indices: np.ndarray) -> Signals:
         """Signals restricted to ``indices`` (histories are sliced along examples)."""

@@ -1,4 +1,4 @@
-"""Noisy datasets, synthetic noise models, loaders and batched augmentations.
+"""Noisy datasets and their registry, synthetic noise models, loaders and batched augmentations.
 
 torchvision is optional: only :func:`load_cifar10n` / :func:`load_cifar100n` with
 ``download=True`` import it. Large image sets on disk (WebVision, Clothing-1M, ImageNet, a
@@ -7,6 +7,7 @@ CSV of paths) are indexed as :class:`FileImageDataset` and decoded in bounded pa
 :mod:`prune4rel.data.layouts`).
 """
 
+from prune4rel.data import catalog  # noqa: F401 - registers the built-in datasets
 from prune4rel.data.augment import (
     Augment,
     FeatureAugment,
@@ -37,6 +38,15 @@ from prune4rel.data.loaders import (
 )
 from prune4rel.data.noise import CIFAR10_ASYM_MAP, asymmetric_noise, symmetric_noise
 from prune4rel.data.randaugment import RANDAUGMENT_OPS, RandAugment
+from prune4rel.data.registry import (
+    DataRequest,
+    DatasetSpec,
+    dataset_names,
+    dataset_spec,
+    load_dataset,
+    register_dataset,
+    registered_datasets,
+)
 
 __all__ = [
     "CIFAR10N_LABEL_SETS",
@@ -48,6 +58,8 @@ __all__ = [
     "IMAGE_EXTENSIONS",
     "RANDAUGMENT_OPS",
     "Augment",
+    "DataRequest",
+    "DatasetSpec",
     "FeatureAugment",
     "FileImageDataset",
     "ImageAugment",
@@ -57,6 +69,8 @@ __all__ = [
     "RandAugment",
     "asymmetric_noise",
     "cutout",
+    "dataset_names",
+    "dataset_spec",
     "decode_image",
     "default_augment",
     "from_arrays",
@@ -64,11 +78,14 @@ __all__ = [
     "load_cifar10n",
     "load_cifar100n",
     "load_clothing1m",
+    "load_dataset",
     "load_digits_noisy",
     "load_image_folder",
     "load_imagenet",
     "load_webvision",
     "random_crop",
     "random_flip",
+    "register_dataset",
+    "registered_datasets",
     "symmetric_noise",
 ]

@@ -9,6 +9,7 @@ from typing import Any
 import numpy as np
 
 from prune4rel.data.checks import check_class_names, check_num_classes, infer_num_classes
+from prune4rel.metrics import noise_rate
 
 __all__ = ["NoisyDataset", "from_arrays", "is_memory_mapped"]
 
@@ -155,12 +156,9 @@ class NoisyDataset:
         return self.input_shape[0] if self.is_image else 1
 
     def noise_rate(self, indices: np.ndarray | None = None) -> float | None:
-        """Share of wrong given labels (over ``indices`` if given); None without clean labels."""
-        if self.clean_labels is None:
-            return None
-        idx = slice(None) if indices is None else np.asarray(indices, dtype=np.int64)
-        sel = self.noisy_labels[idx] != self.clean_labels[idx]
-        return float(np.mean(sel)) if sel.size else 0.0
+        """Share of wrong given labels (over ``indices`` if given), by
+        :func:`prune4rel.metrics.noise_rate`; None without clean labels or for no indices."""
+        return noise_rate(self.noisy_labels, self.clean_labels, indices)
 
     def normalization(self) -> tuple[np.ndarray, np.ndarray]:
         """Per-channel (images, on the 0..1 scale) or per-feature mean and std of ``x``.

@@ -1,15 +1,9 @@
 """Data-parallel warm-up and signal extraction with ``torch.distributed`` (launched by torchrun).
 
-Command line (one machine, two processes; ``--nnodes``/``--rdzv-endpoint`` for several)::
-
-    torchrun --standalone --nproc_per_node 2 -m prune4rel.distributed.ddp \\
-        --config run.yaml --out signals.npz
-
-reads the ``data``, ``warmup``, ``seed`` and ``device`` fields of a
-:class:`~prune4rel.pipeline.RunConfig`, warms the network up on all ranks and writes the
-:class:`~prune4rel.signals.Signals` file once, from rank 0, atomically. Started without
-torchrun (no ``WORLD_SIZE`` in the environment) it runs the ordinary one-process
-:func:`~prune4rel.warmup.train`.
+The command line (``torchrun ... -m prune4rel.pipeline.ddp_run --config run.yaml --out
+signals.npz``) is :mod:`prune4rel.pipeline.ddp_run`. Started without torchrun (no
+``WORLD_SIZE`` in the environment), :func:`ddp_warmup` runs the ordinary one-process
+:func:`~prune4rel.warmup.warmup`.
 
 Python::
 
@@ -60,17 +54,14 @@ otherwise; ``backend=`` overrides. Progress bars are shown on rank 0 only.
 
 from __future__ import annotations
 
-import hashlib
 import math
 import os
 import time
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
-import click
 import numpy as np
 import torch
 import torch.distributed as dist
@@ -80,6 +71,7 @@ from torch.nn.parallel import DistributedDataParallel
 from prune4rel.data import NoisyDataset
 from prune4rel.learners import CE, ELR, Callback, EpochRecorder, Learner
 from prune4rel.learners.base import TrainingLoop
+from prune4rel.metrics import index_digest
 from prune4rel.signals import Signals
 from prune4rel.warmup import warmup, warmup_signals
 
@@ -90,7 +82,6 @@ __all__ = [
     "ddp_predict",
     "ddp_warmup",
     "distributed",
-    "main",
     "shard_epoch",
 ]
 
@@ -328,10 +319,6 @@ class _GlobalLog(Callback):
         logs["loss"], logs["train_acc_given"] = float(t[0] / t[2]), float(t[1] / t[2])
 
 
-def _digest(arr: np.ndarray) -> str:
-    return hashlib.sha1(np.ascontiguousarray(arr).tobytes()).hexdigest()[:16]
-
-
 def _check_same_on_all_ranks(what: dict[str, Any]) -> None:
     """Raise (on every rank, so that none hangs) unless all ranks pass equal ``what``."""
     everyone: list[Any] = [None] * dist.get_world_size()
@@ -431,7 +418,7 @@ def ddp_warmup(
     settings = {k: v for k, v in vars(learner).items() if isinstance(v, (bool, int, float, str))}
     _check_same_on_all_ranks({
         **settings, "learner": type(learner).__name__, "epochs": int(epochs), "record": bool(record),
-        "n": dataset.n, "labels": _digest(dataset.noisy_labels),
+        "n": dataset.n, "labels": index_digest(dataset.noisy_labels),
     })
     start = time.perf_counter()
     if rank > 0:  # own augmentation stream; the order comes from rank 0
@@ -496,36 +483,3 @@ def ddp_predict(
         dist.all_gather(parts, local)
         out.append(torch.cat([p[: int(s)] for p, s in zip(parts, sizes)]).cpu().numpy())
     return out[0], out[1]
-
-
-@click.command(context_settings={"help_option_names": ["-h", "--help"]})
-@click.option("--config", "config_path", required=True, type=click.Path(exists=True, dir_okay=False),
-              help="Run config (YAML); its data, warmup, seed and device fields are used.")
-@click.option("--out", required=True, type=click.Path(dir_okay=False, path_type=Path), help="Signals .npz.")
-@click.option("--epochs", type=int, help="Override warmup.epochs.")
-@click.option("--device", help="Override the config's device: cpu, cuda or auto.")
-@click.option("--backend", type=click.Choice(["gloo", "nccl"]), help="Process-group backend.")
-@click.option("--quiet", is_flag=True, help="No progress bars.")
-def main(config_path: str, out: Path, epochs: int | None, device: str | None, backend: str | None,
-         quiet: bool) -> None:
-    """Warm-up on every rank of a torchrun job; rank 0 writes the Signals to OUT."""
-    from prune4rel.learners import get_learner
-    from prune4rel.pipeline import RunConfig, load_dataset  # the entry point sits above the pipeline
-
-    try:
-        config = RunConfig.from_yaml(config_path).with_overrides({"warmup.epochs": epochs})
-        with distributed(device or config.device, backend) as ctx:
-            dataset = load_dataset(config.data)
-            w = config.warmup
-            learner = get_learner(w.learner, model=w.model, device=ctx.device, seed=config.seed, **w.params)
-            signals = ddp_warmup(learner, dataset, w.epochs, progress=not quiet)
-            if ctx.rank == 0:
-                signals.save(out)
-                click.echo(f"wrote {out}: n={signals.n}, epochs={w.epochs}, ranks={ctx.world_size}, "
-                           f"{signals.meta['seconds']:.1f} s")
-    except ValueError as exc:
-        raise click.ClickException(str(exc)) from exc
-
-
-if __name__ == "__main__":
-    main()

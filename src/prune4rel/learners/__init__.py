@@ -30,11 +30,27 @@ __all__ = [
     "ModelSpec",
     "SOPPlus",
     "get_learner",
+    "learner_class",
 ]
 
 #: Registry name -> learner class.
 LEARNERS: dict[str, type[Learner]] = {"ce": CE, "elr": ELR, "sop": SOP, "sop+": SOPPlus}
 _ALIASES = {"sop_plus": "sop+", "sopplus": "sop+", "cross_entropy": "ce"}
+
+
+def learner_class(name: str) -> type[Learner]:
+    """The learner class registered as ``name`` (case-insensitive; aliases such as "sop_plus").
+
+    Raises
+    ------
+    ValueError
+        For an unknown name; the message lists the registered ones.
+    """
+    key = str(name).lower().replace("-", "_")
+    key = _ALIASES.get(key, key)
+    if key not in LEARNERS:
+        raise ValueError(f"unknown learner {name!r}; available: {', '.join(sorted(LEARNERS))}")
+    return LEARNERS[key]
 
 
 def get_learner(name: str, **params: Any) -> Learner:
@@ -45,11 +61,7 @@ def get_learner(name: str, **params: Any) -> Learner:
     ValueError
         For an unknown name.
     """
-    key = str(name).lower().replace("-", "_")
-    key = _ALIASES.get(key, key)
-    if key not in LEARNERS:
-        raise ValueError(f"unknown learner {name!r}; available: {', '.join(sorted(LEARNERS))}")
-    return LEARNERS[key](**params)
+    return learner_class(name)(**params)
 
 from prune4rel.learners.dividemix import DivideMix  # noqa: E402 - registered after the core learners
 
