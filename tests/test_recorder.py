@@ -80,6 +80,16 @@ def test_labels_from_the_constructor_and_checked_against_batches():
         unknown.record_batch([1], LOGITS[1:2])
 
 
+def test_an_example_twice_in_one_epoch_is_refused():
+    rec = SignalRecorder(3)
+    rec.record_batch([0, 1], LOGITS[:2], LABELS[:2])
+    with pytest.raises(ValueError, match=r"examples \[1\] were already recorded in this epoch"):
+        rec.record_batch([1, 2], LOGITS[1:], LABELS[1:])
+    rec.record_batch([2], LOGITS[2:], LABELS[2:])
+    rec.end_epoch()
+    np.testing.assert_allclose(rec.losses[0], LOSS, rtol=1e-6)
+
+
 def test_an_epoch_missing_an_example_is_refused_and_discarded():
     rec = SignalRecorder(3)
     rec.record_batch([0, 2], LOGITS[[0, 2]], LABELS[[0, 2]])

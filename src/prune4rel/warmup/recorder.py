@@ -201,11 +201,17 @@ class SignalRecorder:
         Raises
         ------
         ValueError
-            On a shape, range, class-count or label mismatch, repeated indices, features
-            without ``keep_outputs`` or given in some batches only.
+            On a shape, range, class-count or label mismatch, repeated indices (in the batch
+            or the epoch), features without ``keep_outputs`` or given in some batches only.
         """
         # every check comes before the first change of state: a refused batch leaves none
         idx = as_indices(indices, self.n)
+        again = idx[self._seen[idx]]
+        if again.size:
+            raise ValueError(
+                f"examples {again[:5].tolist()} were already recorded in this epoch: call end_epoch() "
+                "after each epoch (each example is recorded once per epoch)"
+            )
         z = logits if isinstance(logits, torch.Tensor) else torch.as_tensor(np.asarray(logits))
         if z.ndim != 2 or z.shape[0] != idx.size or not z.is_floating_point():
             raise ValueError(f"`logits` must be a float (B={idx.size}, C) array, got {tuple(z.shape)}")
