@@ -25,7 +25,7 @@ ALLOWED: dict[str, set[str]] = {
     "_io": set(),
     "signals": {"validation", "metrics", "_io"},
     "neighbors": {"validation", "devices", "metrics"},
-    "selection": {"signals", "neighbors", "validation", "devices", "metrics"},
+    "selection": {"signals", "neighbors", "validation", "devices", "metrics", "_io"},
     "data": {"validation", "devices", "metrics", "_io"},
     "models": {"validation", "devices"},
     "learners": {"data", "models", "validation", "devices", "metrics", "_io"},

@@ -5,6 +5,7 @@ from __future__ import annotations
 import dataclasses
 import inspect
 import json
+import zipfile
 from pathlib import Path
 from typing import Any
 
@@ -272,6 +273,43 @@ def report(
         click.echo(text)
     else:
         click.echo(f"wrote {out}" + (f" and {plot}" if plot else ""))
+
+
+@main.command("convert-signals")
+@click.argument("src", metavar="IN.npz", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.argument("dest", metavar="OUT.npz", type=click.Path(dir_okay=False, path_type=Path))
+@click.option("--key", "keys", multiple=True, metavar="FIELD=NAME",
+              help="Read FIELD (labels, probs or logits, embeddings, losses, correct, margins, "
+              "clean_labels) from array NAME; fields left out use the array of their own name.")
+def convert_signals(src: Path, dest: Path, keys: tuple[str, ...]) -> None:
+    """Convert a plain .npz of arrays (any key names) into a prune4rel signals file."""
+    mapping: dict[str, str] = {}
+    for pair in keys:
+        name, sep, source = (part.strip() for part in pair.partition("="))
+        if not sep or not name or not source or name in mapping:
+            raise click.BadParameter(f"expected FIELD=NAME once per field, got {pair!r}", param_hint="--key")
+        mapping[name] = source
+    try:
+        with np.load(src, allow_pickle=False) as npz:
+            arrays = {k: npz[k] for k in npz.files}
+    except (OSError, ValueError, AttributeError, zipfile.BadZipFile) as exc:
+        raise click.ClickException(f"cannot read {src} as an .npz archive of arrays ({exc})") from exc
+    if "__schema__" in arrays:
+        raise click.ClickException(f"{src} is already a prune4rel signals file (read it with Signals.load)")
+    # 0-d entries (e.g. a noise-set name) cannot be fields: they go into meta
+    scalars = {k: v.item() for k, v in arrays.items() if v.ndim == 0 and k not in mapping.values()}
+    try:
+        signals = Signals.from_arrays(arrays, mapping, meta={"converted_from": src.name, **scalars})
+    except ValueError as exc:
+        raise click.ClickException(str(exc)) from exc
+    ignored = sorted(set(arrays) - set(signals.meta["source_keys"].values()) - set(scalars))
+    signals.save(dest)
+    click.echo(f"wrote {dest}: {signals!r}")
+    click.echo("  fields: " + ", ".join(f"{f} <- {k}" for f, k in signals.meta["source_keys"].items()))
+    if scalars:
+        click.echo("  meta: " + ", ".join(f"{k}={v!r}" for k, v in scalars.items()))
+    if ignored:
+        click.echo(f"  ignored arrays: {', '.join(ignored)}")
 
 
 if __name__ == "__main__":

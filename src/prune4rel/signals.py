@@ -26,6 +26,7 @@ from __future__ import annotations
 import json
 import os
 import zipfile
+from collections.abc import Mapping
 from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any
@@ -92,6 +93,16 @@ def _readonly(arr: np.ndarray) -> np.ndarray:
     arr = np.ascontiguousarray(arr)
     arr.setflags(write=False)
     return arr
+
+
+def _plain_file_message(src: Path, names: list[str]) -> str:
+    """How to convert a plain ``.npz`` (no schema header) into a signals file."""
+    return (
+        f"{src} is not a prune4rel signals file (no __schema__ header; it holds {sorted(names)}). "
+        f"Convert it once: prune4rel convert-signals {src} OUT.npz "
+        "[--key labels=NAME --key probs=NAME --key embeddings=NAME ...] "
+        "(or Signals.from_arrays(np.load(path), keys={...}).save(OUT))"
+    )
 
 
 @dataclass(frozen=True, eq=False)
@@ -162,7 +173,7 @@ class Signals:
                 arr = np.asarray(value)
                 if arr.ndim != 2 or (arr.dtype != bool and not np.isin(arr, (0, 1)).all()):
                     raise ValueError(f"`correct` must be a boolean (E, n) array, got {arr.shape}")
-                arr = arr.astype(bool)
+                arr = arr.astype(bool, copy=False)  # a memory-mapped bool history stays mapped
             else:
                 arr = _as_float_array(name, value, 2)
             if arr.shape[1] != n or arr.shape[0] < 1:
@@ -204,6 +215,74 @@ class Signals:
             kwargs[f.name] = value[:, idx] if f.name in _HISTORIES else value[idx]
         return Signals(**kwargs)
 
+    @classmethod
+    def from_arrays(
+        cls,
+        arrays: Mapping[str, Any],
+        keys: Mapping[str, str] | None = None,
+        meta: Mapping[str, Any] | None = None,
+    ) -> Signals:
+        """Signals from plain arrays stored under other names (e.g. a foreign ``.npz``).
+
+        Parameters
+        ----------
+        arrays : mapping of str to array-like
+            The source arrays, e.g. ``np.load("file.npz")``. Arrays no field maps to are
+            ignored.
+        keys : mapping of str to str, optional
+            ``field -> source name``, e.g. ``{"labels": "y", "probs": "p"}``. A field left
+            out is read from the source array of the same name when there is one.
+            ``"logits"`` may be mapped instead of ``"probs"``: the probabilities are then its
+            row-wise softmax (float32).
+        meta : mapping, optional
+            Entries of the result's ``meta``; ``meta["source_keys"]`` records the field to
+            source name mapping used.
+
+        Returns
+        -------
+        Signals
+
+        Raises
+        ------
+        ValueError
+            When ``keys`` names an unknown field or a missing source array, when a required
+            field (labels, probs or logits, embeddings) has no source, when both probs and
+            logits are given, or when the arrays break an invariant of :class:`Signals`.
+        """
+        names = set(arrays)
+        known = {f.name for f in fields(cls)} - {"meta"}
+        wanted = dict(keys or {})
+        unknown = sorted(set(wanted) - known - {"logits"})
+        if unknown:
+            raise ValueError(
+                f"`keys` names unknown field(s) {unknown}; fields are {sorted(known | {'logits'})}"
+            )
+        missing = {f: s for f, s in wanted.items() if s not in names}
+        if missing:
+            raise ValueError(
+                f"`keys` maps {missing} but `arrays` has no such array(s); it has {sorted(names)}"
+            )
+        if "probs" in wanted and "logits" in wanted:
+            raise ValueError("`keys` maps both `probs` and `logits`: give one of them")
+        sources = {f: wanted.get(f, f) for f in (*sorted(known), "logits")}
+        sources = {f: s for f, s in sources.items() if s in names}
+        if "probs" in sources and "logits" in sources:  # same-named arrays: probs win unless mapped
+            sources.pop("probs" if "logits" in wanted else "logits")
+        required = [f for f in ("labels", "embeddings") if f not in sources]
+        if "probs" not in sources and "logits" not in sources:
+            required.insert(1, "probs")
+        if required:
+            raise ValueError(
+                f"no source array for {required}: `arrays` has {sorted(names)}; "
+                "map them with `keys`, e.g. keys={'labels': 'y'} (CLI: --key labels=y)"
+            )
+        values = {f: np.asarray(arrays[s]) for f, s in sources.items() if f != "logits"}
+        if "logits" in sources:
+            logits = _as_float_array("logits", arrays[sources["logits"]], 2).astype(np.float64)
+            z = np.exp(logits - logits.max(axis=1, keepdims=True))
+            values["probs"] = (z / z.sum(axis=1, keepdims=True)).astype(np.float32)
+        return cls(**values, meta={**dict(meta or {}), "source_keys": sources})
+
     # ------------------------------------------------------------------ file format
     def save(self, path: str | os.PathLike[str]) -> Path:
         """Write the signals to ``path`` (``.npz``) atomically and return the path."""
@@ -243,10 +322,7 @@ class Signals:
         try:
             with np.load(src, allow_pickle=False) as npz:
                 if "__schema__" not in npz.files:
-                    raise SignalsFileError(
-                        f"{src} is not a prune4rel signals file (no __schema__ header); "
-                        "build Signals(labels=..., probs=..., embeddings=...) and .save() it"
-                    )
+                    raise SignalsFileError(_plain_file_message(src, npz.files))
                 header = json.loads(npz["__schema__"].tobytes().decode())
                 data = {k: npz[k] for k in npz.files if k != "__schema__"}
         except SignalsFileError:
