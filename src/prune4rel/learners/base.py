@@ -74,7 +74,7 @@ class Learner(Parameterized, ABC):
         Views of each batch; "auto" uses :func:`~prune4rel.data.default_augment`, None
         disables augmentation.
     amp : bool
-        bf16 autocast on CUDA (ignored on CPU).
+        bf16 autocast of the forward passes, on CUDA and on CPU; losses stay float32.
     tta : bool
         Average the logits of each image and its horizontal flip in :meth:`predict`.
     device : str or torch.device

@@ -41,9 +41,9 @@ def state_device(option: str | None, device: torch.device) -> torch.device:
 
 
 def autocast(device: torch.device, amp: bool) -> AbstractContextManager[Any]:
-    """bf16 autocast on a CUDA ``device`` when ``amp``; nothing otherwise."""
-    if amp and device.type == "cuda":
-        return torch.autocast(device_type="cuda", dtype=torch.bfloat16)
+    """bf16 autocast on ``device`` (CUDA or CPU) when ``amp``; nothing otherwise."""
+    if amp and device.type in ("cuda", "cpu"):
+        return torch.autocast(device_type=device.type, dtype=torch.bfloat16)
     return nullcontext()
 
 
