@@ -19,7 +19,7 @@ import torch
 from torch import nn
 
 from prune4rel.data import Augment, NoisyDataset
-from prune4rel.learners.binding import BoundDataset, ModelSpec, build_network, check_indices, resolve_augment
+from prune4rel.learners.binding import MODEL_RULE, BoundDataset, ModelSpec, build_network, check_indices
 from prune4rel.learners.callbacks import Callback
 from prune4rel.learners.checkpoint import check_format, fit_progress, pack_state, restore_state
 from prune4rel.learners.inference import embed_and_logits, predict_batches
@@ -41,10 +41,6 @@ from prune4rel.validation import (
 
 __all__ = ["Learner"]
 
-_MODEL = Satisfies(
-    lambda v: isinstance(v, (str, nn.Module)) or callable(v),
-    "a model name, an nn.Module or a factory f(dataset) -> module",
-)
 _EPOCHS = Integer(1)
 
 
@@ -85,9 +81,8 @@ class Learner(Parameterized, ABC):
     model_kwargs : dict, optional
         Extra arguments for :func:`~prune4rel.models.build_model`.
     num_threads : int, optional
-        CPU threads torch may use inside :meth:`fit` and :meth:`predict` (restored
-        afterwards). Small models on a busy machine train many times faster with 1 thread
-        than with several; None leaves torch's setting alone.
+        CPU threads torch may use inside :meth:`fit` and :meth:`predict` (restored after;
+        small models on a busy machine train fastest with 1); None leaves torch's setting.
     state_dtype : {"float32", "float16", "bfloat16"}
         Storage dtype of the floating per-example state (see :mod:`~prune4rel.learners.state`;
         each learner documents its bytes per example).
@@ -163,7 +158,7 @@ class Learner(Parameterized, ABC):
         state_dtype: str = "float32",
         state_device: str | None = None,
     ) -> None:
-        self.model_spec: ModelSpec = _MODEL.check("model", model)
+        self.model_spec: ModelSpec = MODEL_RULE.check("model", model)
         self.batch_size, self.eval_batch_size, self.lr = batch_size, eval_batch_size, lr
         self.momentum, self.weight_decay, self.nesterov = momentum, weight_decay, nesterov
         self.schedule, self.min_lr_ratio, self.warmup_fraction = schedule, min_lr_ratio, warmup_fraction
@@ -186,7 +181,6 @@ class Learner(Parameterized, ABC):
         self.history: list[dict[str, Any]] = []
         self._gen = torch.Generator().manual_seed(self.seed)
         self._data: BoundDataset | None = None
-        self._augment: Augment = Augment()
         self._epochs_done = 0
         self._optimizers: Optimizers = []
         self._fit_progress: dict[str, Any] = {}
@@ -229,8 +223,7 @@ class Learner(Parameterized, ABC):
         if self._data is not None:
             self._data.attach(dataset)
             return
-        self._data = BoundDataset(dataset, self.device)
-        self._augment = resolve_augment(self.augment, dataset.input_shape)
+        self._data = BoundDataset(dataset, self.device, self.augment)
         with torch.random.fork_rng(devices=[]):
             torch.manual_seed(self.seed)
             self.model = self._build_model(dataset)
@@ -270,8 +263,8 @@ class Learner(Parameterized, ABC):
     def _make_batch(self, idx: torch.Tensor) -> Batch:
         assert self._data is not None
         x = self._data.inputs(idx)
-        weak = self._augment.weak(x, self._gen)
-        strong = self._augment.strong(x, self._gen) if self.uses_strong_view else None
+        weak = self._data.views.weak(x, self._gen)
+        strong = self._data.views.strong(x, self._gen) if self.uses_strong_view else None
         return Batch(idx=idx, x=weak, y=self._data.labels[idx], x_strong=strong)
 
     def _make_optimizers(self) -> Optimizers:

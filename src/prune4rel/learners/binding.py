@@ -1,5 +1,5 @@
-"""What a learner is bound to: the training set's inputs and labels on the device, the
-network and the augmentation built for it, and the checked indices of a ``fit`` call."""
+"""What a learner is bound to: the training set's inputs, labels and views on the device,
+the network built for it, and the checked indices of a ``fit`` call."""
 
 from __future__ import annotations
 
@@ -12,32 +12,46 @@ from torch import nn
 
 from prune4rel.data import Augment, InputPipeline, NoisyDataset, default_augment
 from prune4rel.models import build_model
+from prune4rel.validation import Satisfies
 
-__all__ = ["BoundDataset", "ModelSpec", "build_network", "check_indices", "resolve_augment"]
+__all__ = ["MODEL_RULE", "BoundDataset", "ModelSpec", "build_network", "check_indices"]
 
 #: A model given as a registry name, a ready module, or a factory ``f(dataset) -> module``.
 ModelSpec = str | nn.Module | Callable[[NoisyDataset], nn.Module]
+#: What a learner's ``model`` argument allows.
+MODEL_RULE = Satisfies(
+    lambda v: isinstance(v, (str, nn.Module)) or callable(v),
+    "a model name, an nn.Module or a factory f(dataset) -> module",
+)
 
 
 class BoundDataset:
-    """The training set of a learner: its sizes, its inputs staged for the device and its labels.
+    """The training set of a learner: its sizes, its inputs staged for the device, its labels
+    and the views (augmentations) of its batches.
 
-    The sizes and the normalisation come from the first dataset bound; :meth:`attach`
-    replaces the inputs and labels with those of another dataset object of the same sizes
-    (a dataset object is recognised by ``id``).
+    The sizes, the normalisation and the views come from the first dataset bound;
+    :meth:`attach` replaces the inputs and labels with those of another dataset object of
+    the same sizes (a dataset object is recognised by ``id``).
 
     Parameters
     ----------
     dataset : NoisyDataset
     device : torch.device
         Where batches are gathered to.
+    augment : "auto", None or Augment
+        The learner's ``augment``: "auto" is :func:`~prune4rel.data.default_augment` for the
+        input shape, None the identity.
     """
 
-    def __init__(self, dataset: NoisyDataset, device: torch.device) -> None:
+    def __init__(self, dataset: NoisyDataset, device: torch.device, augment: str | Augment | None) -> None:
         self.n, self.num_classes = dataset.n, dataset.num_classes
         self.input_shape = dataset.input_shape
         mean, std = dataset.normalization()
         self.pipeline = InputPipeline(mean, std, dataset.is_image, device)
+        if augment == "auto":
+            self.views = default_augment(dataset.input_shape)
+        else:
+            self.views = augment if isinstance(augment, Augment) else Augment()
         self._bound_to: int | None = None
         self.attach(dataset)
 
@@ -113,14 +127,6 @@ def build_network(spec: ModelSpec, dataset: NoisyDataset, model_kwargs: dict[str
         if not callable(getattr(model, attr, None)):
             raise ValueError(f"the model must define `{attr}(x)` (see prune4rel.models.EmbeddingModel)")
     return model
-
-
-def resolve_augment(spec: str | Augment | None, input_shape: tuple[int, ...]) -> Augment:
-    """The views ``augment=spec`` means for inputs of ``input_shape``: "auto" is
-    :func:`~prune4rel.data.default_augment`, None none (the identity)."""
-    if spec == "auto":
-        return default_augment(input_shape)
-    return spec if isinstance(spec, Augment) else Augment()
 
 
 def check_indices(indices: Any, n: int) -> np.ndarray:

@@ -79,6 +79,10 @@ def pack_state(
     Returns
     -------
     dict
+        ``format``, ``version``, ``learner``; ``modules``: each network's ``state_dict()``;
+        ``tensors``: the per-example state, dataset indexed; ``optimizers``: their
+        ``state_dict()``; ``generator``, ``numpy_rngs``, ``torch_rng`` and ``cuda_rng``:
+        RNG states; ``epochs_done``, ``history`` and ``fit``.
     """
     return {
         "format": FORMAT,

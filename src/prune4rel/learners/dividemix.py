@@ -288,7 +288,8 @@ class DivideMix(Learner):
     # ------------------------------------------------------------------ MixMatch
     def _views(self, idx: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         x = self._inputs(idx)
-        return self._augment.weak(x, self._gen), self._augment.weak(x, self._gen)
+        assert self._data is not None
+        return self._data.views.weak(x, self._gen), self._data.views.weak(x, self._gen)
 
     def _unlabeled_batches(self, unl_idx: torch.Tensor, sizes: Sequence[int]) -> list[torch.Tensor | None]:
         """Batches of the given sizes cycling through random orders of ``unl_idx``."""

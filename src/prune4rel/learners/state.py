@@ -6,7 +6,10 @@ and of classes ``C``, and kinds. The base class allocates them when it first bin
 dataset; checkpoints save exactly these tensors and data-parallel training keeps exactly
 these rows identical on every rank. :class:`StateStorage` holds the storage dtype and
 device (``state_dtype`` / ``state_device``) and moves batches of rows between the storage
-and the training device.
+and the training device: each batch gathers its rows as float32, does the math there and
+stores the result back rounded to the storage dtype. "float16" halves the memory of
+"float32"; "bfloat16" does too and keeps float32's exponent range, with 8 bits of precision
+instead of float16's 11. Boolean flags and labels keep their own dtypes.
 """
 
 from __future__ import annotations
