@@ -20,6 +20,7 @@ import torch
 from torch import nn
 
 from prune4rel.learners.optim import Optimizers
+from prune4rel.learners.runtime import device_rng_state, set_device_rng_state
 from prune4rel.metrics import index_digest
 
 __all__ = ["FORMAT", "VERSION", "LearnerStateError", "Restored", "check_format", "fit_progress",
@@ -94,7 +95,7 @@ def pack_state(
         "generator": generator.get_state(),
         "numpy_rngs": {name: rng.bit_generator.state for name, rng in numpy_rngs.items()},
         "torch_rng": torch.get_rng_state(),
-        "cuda_rng": torch.cuda.get_rng_state_all() if device.type == "cuda" else [],
+        "cuda_rng": device_rng_state(device),
         "epochs_done": int(epochs_done),
         "history": [dict(h) for h in history],
         "fit": dict(fit),
@@ -194,6 +195,5 @@ def _restore(
     for name, rng_state in state["numpy_rngs"].items():
         numpy_rngs[name].bit_generator.state = rng_state
     torch.set_rng_state(state["torch_rng"])
-    if state["cuda_rng"] and device.type == "cuda":
-        torch.cuda.set_rng_state_all(state["cuda_rng"])
+    set_device_rng_state(device, state["cuda_rng"])
     return Restored(int(fit["epoch"]), int(state["epochs_done"]), [dict(h) for h in state["history"]])

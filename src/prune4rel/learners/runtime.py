@@ -1,5 +1,6 @@
 """Where and how a learner computes: its device, where its per-example state lives, mixed
-precision and CPU threads. Every device decision of the learners is made here."""
+precision, the device's RNG state and CPU threads. Every device decision of the learners is
+made here."""
 
 from __future__ import annotations
 
@@ -11,7 +12,9 @@ import torch
 
 from prune4rel.validation import Rule
 
-__all__ = ["DeviceRule", "autocast", "cpu_threads", "state_device"]
+__all__ = [
+    "DeviceRule", "autocast", "cpu_threads", "device_rng_state", "set_device_rng_state", "state_device",
+]
 
 
 class DeviceRule(Rule):
@@ -45,6 +48,17 @@ def autocast(device: torch.device, amp: bool) -> AbstractContextManager[Any]:
     if amp and device.type in ("cuda", "cpu"):
         return torch.autocast(device_type=device.type, dtype=torch.bfloat16)
     return nullcontext()
+
+
+def device_rng_state(device: torch.device) -> list[torch.Tensor]:
+    """The RNG states of the CUDA devices when ``device`` is one (for checkpoints); [] otherwise."""
+    return torch.cuda.get_rng_state_all() if device.type == "cuda" else []
+
+
+def set_device_rng_state(device: torch.device, states: list[torch.Tensor]) -> None:
+    """Restore :func:`device_rng_state`'s ``states`` when there are some and ``device`` is CUDA."""
+    if states and device.type == "cuda":
+        torch.cuda.set_rng_state_all(states)
 
 
 @contextmanager
