@@ -28,8 +28,8 @@ import yaml
 
 from prune4rel.config import DataConfig
 from prune4rel.data import load_dataset
-from prune4rel.distributed.ddp import ddp_predict, ddp_warmup, distributed, shard_epoch
-from prune4rel.learners import CE, ELR, SOPPlus
+from prune4rel.distributed.ddp import _check_supported, ddp_predict, ddp_warmup, distributed, shard_epoch
+from prune4rel.learners import CE, ELR, DivideMix, SOPPlus
 from prune4rel.signals import Signals
 from prune4rel.warmup import warmup
 
@@ -138,6 +138,20 @@ def test_shard_epoch_trains_every_example_once_with_equal_steps(m: int, world: i
 def test_shard_epoch_needs_one_example_per_rank() -> None:
     with pytest.raises(ValueError, match="at least one example per rank"):
         shard_epoch(torch.arange(1), 2, 4)
+
+
+def test_supported_learners_are_those_declaring_data_parallel() -> None:
+    _check_supported(CE())
+    _check_supported(ELR())
+    for learner in (SOPPlus(), DivideMix()):
+        with pytest.raises(ValueError, match=r"not supported under DDP \(supported: CE, ELR\)"):
+            _check_supported(learner)
+
+    class OwnBatchStatistics(CE):  # a user's learner that declares it is not rank-separable
+        data_parallel = False
+
+    with pytest.raises(ValueError, match="OwnBatchStatistics is not supported"):
+        _check_supported(OwnBatchStatistics())
 
 
 # ---------------------------------------------------------------------- in-process DDP job

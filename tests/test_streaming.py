@@ -191,7 +191,7 @@ def test_learner_on_a_mapped_set_matches_in_memory_training(tmp_path, learner) -
         probs, emb = model.predict(data)
         results.append((probs, emb, model.corrected_labels()))
         if data is mapped:  # the learner reads the file's pages, it holds no copy of them
-            assert model._raw.data_ptr() == np.asarray(mapped.x).ctypes.data
+            assert model._data.raw.data_ptr() == np.asarray(mapped.x).ctypes.data
     for a, b in zip(*results, strict=True):
         np.testing.assert_array_equal(a, b)
 
@@ -204,7 +204,7 @@ def test_mapped_set_stays_on_the_host_with_cuda(tmp_path) -> None:
                           tmp_path / "m")
     model = get_learner("ce", model="small_cnn", batch_size=8, device="cuda")
     model.fit(mapped, epochs=1, progress=False)
-    assert model._raw.device.type == "cpu"
+    assert model._data.raw.device.type == "cpu"
     assert model.predict(mapped)[0].shape == (32, 2)
 
 

@@ -34,13 +34,13 @@ How the work is split
   and callbacks between epochs see the plain network. Ranks above 0 reseed their learner's
   generator so that their augmentations differ from rank 0's.
 - **Per-example state** stays indexed by dataset index on every rank. After each epoch
-  every per-example tensor row is copied from the rank that trained that example (an
-  all-reduce of the owner's rows), so all ranks hold the same state. Supported learners
-  (:data:`SUPPORTED_LEARNERS`): CE (no state) and ELR (targets, updated only from the
-  example's own prediction: exact). Not supported: SOP/SOP+ (their per-example ``u``/``v``
-  take a batch-mean gradient and the class-balance term is a batch statistic, so they would
-  follow per-rank rather than global batches) and DivideMix (co-divide fits a mixture to all
-  examples' losses with its own epoch loop).
+  every row of each tensor the learner declares (``per_example_state``) is copied from the
+  rank that trained that example (an all-reduce of the owner's rows), so all ranks hold the
+  same state. Supported: the learners that declare ``data_parallel``, i.e. CE (no state)
+  and ELR (targets, updated only from the example's own prediction: exact). Not supported:
+  SOP/SOP+ (their per-example ``u``/``v`` take a batch-mean gradient and the class-balance
+  term is a batch statistic, so they would follow per-rank rather than global batches) and
+  DivideMix (co-divide fits a mixture to all examples' losses with its own epoch loop).
 - **Records.** Each rank's :class:`~prune4rel.learners.EpochRecorder` holds its own
   examples' loss, correctness and margin (NaN / False elsewhere); they are summed over the
   ranks at the end, giving full (E, N) histories. Epoch logs (``loss``,
@@ -57,7 +57,7 @@ from __future__ import annotations
 import math
 import os
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
@@ -69,14 +69,12 @@ from torch import nn
 from torch.nn.parallel import DistributedDataParallel
 
 from prune4rel.data import NoisyDataset
-from prune4rel.learners import CE, ELR, Callback, EpochRecorder, Learner
-from prune4rel.learners.base import TrainingLoop
+from prune4rel.learners import LEARNERS, Callback, EpochRecorder, Learner, TrainingLoop
 from prune4rel.metrics import index_digest
 from prune4rel.signals import Signals
 from prune4rel.warmup import warmup, warmup_signals
 
 __all__ = [
-    "SUPPORTED_LEARNERS",
     "DDPLoop",
     "DistContext",
     "ddp_predict",
@@ -84,10 +82,6 @@ __all__ = [
     "distributed",
     "shard_epoch",
 ]
-
-#: Learner classes that train correctly under DDP -> their per-example state attributes,
-#: kept identical on all ranks after every epoch.
-SUPPORTED_LEARNERS: dict[type[Learner], tuple[str, ...]] = {CE: (), ELR: ("targets", "_seen")}
 
 
 @dataclass(frozen=True)
@@ -229,18 +223,11 @@ class DDPLoop(TrainingLoop):
     """The :class:`~prune4rel.learners.TrainingLoop` of one rank of a DDP job.
 
     Installed on a learner by :func:`ddp_warmup`; see the module docstring for the batching
-    and the per-example state.
-
-    Parameters
-    ----------
-    state : sequence of str
-        The learner's per-example state attributes (tensors with one row per dataset
-        example) to synchronise after each epoch.
+    and the per-example state (the tensors the learner declares in ``per_example_state``).
     """
 
-    def __init__(self, state: Sequence[str] = ()) -> None:
+    def __init__(self) -> None:
         self.rank, self.world_size = _world()
-        self.state = tuple(state)
         self.local_count = 0
         self._owner: torch.Tensor | None = None
         self._ddp: DistributedDataParallel | None = None
@@ -252,13 +239,14 @@ class DDPLoop(TrainingLoop):
         m = idx.numel()
         comm = _comm_device(learner.device)
         if self.rank == 0:
-            perm = torch.randperm(m, generator=learner._gen).to(comm)
+            perm = torch.randperm(m, generator=learner.generator).to(comm)
         else:
             perm = torch.empty(m, dtype=torch.int64, device=comm)
         dist.broadcast(perm, src=0)
         parts = shard_epoch(idx[perm.to(idx.device)], self.world_size, learner.batch_size)
-        assert learner._n is not None  # bound by fit before the first epoch
-        owner = torch.zeros(learner._n, dtype=torch.int64, device=idx.device)  # untrained rows: rank 0
+        n = learner.num_examples
+        assert n is not None  # bound by fit before the first epoch
+        owner = torch.zeros(n, dtype=torch.int64, device=idx.device)  # untrained rows: rank 0
         for step in parts:
             for r, part in enumerate(step):
                 owner[part] = r
@@ -286,13 +274,17 @@ class DDPLoop(TrainingLoop):
 
     @torch.no_grad()
     def _sync_state(self, learner: Learner) -> None:
-        """Give every rank each example's state row from the rank that trained it."""
-        if not self.state or self._owner is None:
+        """Give every rank each example's rows of the declared per-example state from the rank
+        that trained it."""
+        if not learner.per_example_state or self._owner is None:
             return
         comm = _comm_device(learner.device)
-        for name in self.state:
-            value: torch.Tensor = getattr(learner, name)
-            mine = (self._owner == self.rank).to(value.device).view(-1, *([1] * (value.ndim - 1)))
+        tensors = learner.per_example_tensors()
+        for field in learner.per_example_state:
+            value = tensors[field.name]
+            shape = [1] * value.ndim
+            shape[field.axis] = -1
+            mine = (self._owner == self.rank).to(value.device).view(shape)
             kept = torch.where(mine, value, torch.zeros((), dtype=value.dtype, device=value.device))
             # one rank adds its rows, the others zeros: exact in the reduction dtype
             if value.dtype == torch.bool:
@@ -333,19 +325,18 @@ def _check_same_on_all_ranks(what: dict[str, Any]) -> None:
             )
 
 
-def _check_supported(learner: Learner) -> tuple[str, ...]:
+def _check_supported(learner: Learner) -> None:
+    """Raise ValueError unless ``learner`` declares that data-parallel training is exact for it."""
     if not isinstance(learner, Learner):
         raise ValueError(f"`learner` must be a prune4rel Learner, got {type(learner).__name__}")
-    state = SUPPORTED_LEARNERS.get(type(learner))
-    if state is None:
-        names = ", ".join(cls.__name__ for cls in SUPPORTED_LEARNERS)
+    if not learner.data_parallel:
+        names = ", ".join(sorted({cls.__name__ for cls in LEARNERS.values() if cls.data_parallel}))
         raise ValueError(
             f"{type(learner).__name__} is not supported under DDP (supported: {names}). SOP/SOP+ "
             "train per-example parameters with batch-mean gradients and a batch-level balance "
             "term, and DivideMix co-divides with its own epoch loop; under DDP these would "
             "follow per-rank batches. Warm up with CE (or ELR), or run in one process"
         )
-    return state
 
 
 def _sum_over_ranks(arr: np.ndarray, device: torch.device) -> np.ndarray:
@@ -386,7 +377,7 @@ def ddp_warmup(
     Parameters
     ----------
     learner : Learner
-        A :data:`SUPPORTED_LEARNERS` learner; ``batch_size`` is per rank (global batch
+        A learner that declares ``data_parallel``; ``batch_size`` is per rank (global batch
         ``world_size * batch_size``). It keeps its trained weights (identical on all ranks)
         and is left single-process afterwards.
     dataset : NoisyDataset
@@ -412,18 +403,19 @@ def ddp_warmup(
     rank, world = _world()
     if world == 1:
         return warmup(learner, dataset, epochs, record=record, progress=progress)
-    state = _check_supported(learner)
+    _check_supported(learner)
     if not isinstance(dataset, NoisyDataset):
         raise ValueError(f"`dataset` must be a prune4rel NoisyDataset, got {type(dataset).__name__}")
-    settings = {k: v for k, v in vars(learner).items() if isinstance(v, (bool, int, float, str))}
+    settings = {k: v for k, v in learner.get_params().items() if isinstance(v, (bool, int, float, str))}
     _check_same_on_all_ranks({
-        **settings, "learner": type(learner).__name__, "epochs": int(epochs), "record": bool(record),
+        **settings, "model": learner.model_spec if isinstance(learner.model_spec, str) else None,
+        "learner": type(learner).__name__, "epochs": int(epochs), "record": bool(record),
         "n": dataset.n, "labels": index_digest(dataset.noisy_labels),
     })
     start = time.perf_counter()
     if rank > 0:  # own augmentation stream; the order comes from rank 0
-        learner._gen.manual_seed(int(np.random.SeedSequence([learner.seed, rank]).generate_state(1)[0]))
-    loop = DDPLoop(state)
+        learner.generator.manual_seed(int(np.random.SeedSequence([learner.seed, rank]).generate_state(1)[0]))
+    loop = DDPLoop()
     recorder = EpochRecorder() if record else None
     callbacks: list[Callback] = [_GlobalLog(loop)] + ([recorder] if recorder else [])
     previous = learner.training_loop

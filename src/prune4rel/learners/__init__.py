@@ -1,4 +1,4 @@
-"""Training methods behind one :class:`Learner` interface: CE, ELR, SOP, SOP+.
+"""Training methods behind one :class:`Learner` interface: CE, ELR, SOP, SOP+, DivideMix.
 
 >>> from prune4rel.data import load_digits_noisy
 >>> from prune4rel.learners import get_learner
@@ -11,11 +11,15 @@ True
 
 from typing import Any
 
-from prune4rel.learners.base import Batch, Learner, LearnerStateError, ModelSpec
+from prune4rel.learners.base import Learner
+from prune4rel.learners.binding import ModelSpec
 from prune4rel.learners.callbacks import Callback, EpochRecorder
 from prune4rel.learners.ce import CE
+from prune4rel.learners.checkpoint import LearnerStateError
 from prune4rel.learners.elr import ELR
+from prune4rel.learners.loop import Batch, TrainingLoop
 from prune4rel.learners.sop import SOP, SOPPlus
+from prune4rel.learners.state import StateField
 
 __all__ = [
     "CE",
@@ -29,6 +33,8 @@ __all__ = [
     "LearnerStateError",
     "ModelSpec",
     "SOPPlus",
+    "StateField",
+    "TrainingLoop",
     "get_learner",
     "learner_class",
 ]

@@ -41,110 +41,29 @@ from __future__ import annotations
 
 import copy
 import math
-import warnings
 from collections.abc import Sequence
 from typing import Any, ClassVar
 
 import numpy as np
 import torch
 import torch.nn.functional as F
-from sklearn.exceptions import ConvergenceWarning
-from sklearn.mixture import GaussianMixture
 from torch import nn
 
 from prune4rel.data import NoisyDataset
-from prune4rel.learners.base import Batch, Learner, _positive, cross_entropy
+from prune4rel.learners.base import Learner
 from prune4rel.learners.callbacks import Callback
+from prune4rel.learners.inference import embed_and_logits
+from prune4rel.learners.loop import Batch, take_step
+from prune4rel.learners.losses import confidence_penalty, cross_entropy, uniform_prior_penalty
+from prune4rel.learners.mixmatch import gmm_clean_probability, mixup, sharpen
+from prune4rel.learners.optim import Optimizers, make_sgd, set_lr
+from prune4rel.learners.runtime import autocast
+from prune4rel.learners.state import StateField
+from prune4rel.validation import Boolean, Integer, Real, Rule
 
-__all__ = ["DivideMix", "gmm_clean_probability", "sharpen", "uniform_prior_penalty"]
-
-#: The paper's mixture settings (sklearn's GaussianMixture).
-_GMM_KW: dict[str, Any] = {"n_components": 2, "max_iter": 10, "tol": 1e-2, "reg_covar": 5e-4}
-
-Optimizers = list[tuple[torch.optim.Optimizer, bool]]
-
-
-# ---------------------------------------------------------------------- pure helpers
-def sharpen(p: torch.Tensor, temperature: float) -> torch.Tensor:
-    """Temperature sharpening ``p^(1/T) / sum p^(1/T)`` of probability rows.
-
-    Parameters
-    ----------
-    p : Tensor, shape (B, C)
-    temperature : float
-        ``T > 0``; ``T < 1`` sharpens.
-
-    Returns
-    -------
-    Tensor, shape (B, C), rows summing to 1
-    """
-    q = p.clamp_min(1e-12) ** (1.0 / temperature)
-    return q / q.sum(dim=1, keepdim=True)
+__all__ = ["DivideMix"]
 
 
-def uniform_prior_penalty(logits: torch.Tensor) -> torch.Tensor:
-    """``KL(uniform || mean_batch softmax(logits))``: keeps a network from favouring few classes.
-
-    Parameters
-    ----------
-    logits : Tensor, shape (B, C)
-
-    Returns
-    -------
-    Tensor, scalar
-    """
-    mean_p = torch.softmax(logits.float(), dim=1).mean(dim=0).clamp_min(1e-12)
-    c = logits.shape[1]
-    return -(mean_p.log().mean()) - math.log(c)
-
-
-def gmm_clean_probability(losses: np.ndarray, seed: int) -> np.ndarray:
-    """Clean probability of each example from its loss: the posterior of the small-mean
-    component of a two-component 1-D Gaussian mixture fitted to the min-max scaled losses.
-
-    Parameters
-    ----------
-    losses : ndarray of float, shape (m,)
-    seed : int
-        ``random_state`` of the mixture's k-means initialisation.
-
-    Returns
-    -------
-    ndarray of float32, shape (m,), in [0, 1]
-        All ones when ``m < 2`` (nothing to divide).
-    """
-    loss = np.asarray(losses, np.float64).ravel()
-    if loss.size < 2:
-        return np.ones(loss.size, np.float32)
-    span = loss.max() - loss.min()
-    scaled = (loss - loss.min()) / max(span, 1e-12)
-    gmm = GaussianMixture(random_state=seed, **_GMM_KW)
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", ConvergenceWarning)  # max_iter=10 is the paper's choice
-        gmm.fit(scaled[:, None])
-    post = gmm.predict_proba(scaled[:, None])
-    return post[:, int(np.argmin(gmm.means_.ravel()))].astype(np.float32)
-
-
-def _mixup(
-    x: torch.Tensor, t: torch.Tensor, lam: float, perm: torch.Tensor
-) -> tuple[torch.Tensor, torch.Tensor]:
-    """MixUp of inputs (B, ...) and targets (B, C) with their permutation ``perm`` (B,)."""
-    return lam * x + (1 - lam) * x[perm], lam * t + (1 - lam) * t[perm]
-
-
-def _embed_and_logits(net: Any, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-    """``(embed(x) (B, d), logits (B, C))`` of a network, in one pass when it has a ``head``."""
-    z = net.embed(x)
-    return z, (net.head(z) if hasattr(net, "head") else net(x))
-
-
-def _check_bool(name: str, value: Any) -> None:
-    if not isinstance(value, bool):
-        raise ValueError(f"`{name}` must be True or False, got {value!r}")
-
-
-# ---------------------------------------------------------------------- the learner
 class DivideMix(Learner):
     """DivideMix: two networks, GMM co-divide, MixMatch with label refinement and co-guessing.
 
@@ -208,6 +127,21 @@ class DivideMix(Learner):
     """
 
     name = "dividemix"
+    param_rules: ClassVar[dict[str, Rule]] = {
+        **Learner.param_rules, "warmup_epochs": Integer(0), "lambda_u": Real(0),
+        "p_threshold": Real(0, 1, closed="neither"), "temperature": Real(0, closed="right"),
+        "alpha": Real(0, closed="right"), "rampup_epochs": Real(0), "prior_weight": Real(0),
+        "warmup_penalty": Boolean(),
+    }
+    # per network k: the clean probability that trained it, the target it last trained each
+    # example towards, and whether that target exists
+    per_example_state = (
+        StateField("_clean_prob", (2, "n"), fill=float("nan")), StateField("_targets", (2, "n", "classes")),
+        StateField("_seen", (2, "n"), kind="bool"),
+    )
+    _clean_prob: torch.Tensor
+    _targets: torch.Tensor
+    _seen: torch.Tensor
 
     #: Settings for a few hundred to a few thousand examples and small models (tests,
     #: the digits demo): short warm-up and ramp-up, smaller batches, a moderate lambda_u.
@@ -230,24 +164,9 @@ class DivideMix(Learner):
         warmup_penalty: bool = False,
         **kwargs: Any,
     ) -> None:
-        _positive("warmup_epochs", warmup_epochs, integer=True, allow_zero=True)
-        _positive("lambda_u", lambda_u, allow_zero=True)
-        _positive("temperature", temperature)
-        _positive("alpha", alpha)
-        _positive("rampup_epochs", rampup_epochs, allow_zero=True)
-        _positive("prior_weight", prior_weight, allow_zero=True)
-        ok = isinstance(p_threshold, (int, float)) and not isinstance(p_threshold, bool)
-        if not (ok and 0.0 < p_threshold < 1.0):
-            raise ValueError(f"`p_threshold` must be a number in (0, 1), got {p_threshold!r}")
-        _check_bool("warmup_penalty", warmup_penalty)
-        self.warmup_epochs = int(warmup_epochs)
-        self.lambda_u = float(lambda_u)
-        self.p_threshold = float(p_threshold)
-        self.temperature = float(temperature)
-        self.alpha = float(alpha)
-        self.rampup_epochs = float(rampup_epochs)
-        self.prior_weight = float(prior_weight)
-        self.warmup_penalty = warmup_penalty
+        self.warmup_epochs, self.lambda_u, self.p_threshold = warmup_epochs, lambda_u, p_threshold
+        self.temperature, self.alpha, self.rampup_epochs = temperature, alpha, rampup_epochs
+        self.prior_weight, self.warmup_penalty = prior_weight, warmup_penalty
         kwargs.setdefault("batch_size", 64)
         kwargs.setdefault("lr", 0.02)
         kwargs.setdefault("nesterov", False)
@@ -278,52 +197,34 @@ class DivideMix(Learner):
         self.model2 = second.to(self.device)
         return first
 
-    def _init_from_data(self, indices: np.ndarray) -> None:
-        sample = np.random.default_rng(self.seed).choice(indices, size=min(len(indices), 5000), replace=False)
-        for net in self._nets():
-            init: Any = getattr(net, "init_from_data", None)
-            if init is not None:
-                init(self._inputs(torch.as_tensor(np.sort(sample), device=self.device)))
+    def networks(self) -> dict[str, nn.Module]:
+        """The two networks, ``model`` and ``model2``."""
+        self._require_fitted()
+        assert self.model is not None and self.model2 is not None
+        return {"model": self.model, "model2": self.model2}
 
-    def _init_state(self, n: int, num_classes: int) -> None:
-        # per network k: the clean probability that trained it, the target it last trained
-        # each example towards, and whether that target exists
-        self._clean_prob = self._new_state(2, n, fill=float("nan"))
-        self._targets = self._new_state(2, n, num_classes)
-        self._seen = self._new_state(2, n, dtype=torch.bool)
+    def _numpy_rngs(self) -> dict[str, np.random.Generator]:
+        return {"_rng": self._rng}
 
     def _nets(self) -> tuple[nn.Module, nn.Module]:
         assert self.model is not None and self.model2 is not None
         return self.model, self.model2
 
     def _make_optimizers(self) -> Optimizers:
-        return [
-            (torch.optim.SGD([p for p in net.parameters() if p.requires_grad], lr=self.lr,
-                             momentum=self.momentum, weight_decay=self.weight_decay,
-                             nesterov=self.nesterov), True)
-            for net in self._nets()
-        ]
+        return [(make_sgd(net.parameters(), self.lr, self.momentum, self.weight_decay, self.nesterov), True)
+                for net in self._nets()]
 
     def _set_lr(self, opt: torch.optim.Optimizer, step: float, total: int) -> float:
-        factor = self._lr_factor(step, total)  # type: ignore[arg-type]  # a float step is fine
-        for group in opt.param_groups:
-            group["lr"] = group.setdefault("initial_lr", group["lr"]) * factor
+        factor = self._lr_factor(step, total)
+        set_lr(opt, factor)
         return self.lr * factor
-
-    def _step(self, opt: torch.optim.Optimizer, loss: torch.Tensor, epoch: int) -> None:
-        if not torch.isfinite(loss):
-            raise FloatingPointError(f"{self.name}: non-finite loss at epoch {epoch}; lower `lr`")
-        opt.zero_grad(set_to_none=True)
-        loss.backward()
-        opt.step()
 
     # ------------------------------------------------------------------ warm-up
     def _warmup_loss(self, net: nn.Module, batch: Batch) -> tuple[torch.Tensor, torch.Tensor]:
         logits = net(batch.x).float()
         loss = cross_entropy(logits, batch.y, self.label_smoothing)
         if self.warmup_penalty:
-            p = torch.softmax(logits, dim=1)
-            loss = loss + (p * p.clamp_min(1e-12).log()).sum(dim=1).mean()
+            loss = loss + confidence_penalty(logits)
         return loss, logits
 
     def _train_step(self, batch: Batch, epoch: int) -> tuple[torch.Tensor, torch.Tensor]:
@@ -346,9 +247,9 @@ class DivideMix(Learner):
                 net.train()
                 lr = self._set_lr(opt, step0 + i, total)
                 batch = self._make_batch(splits[k][i])
-                with self._autocast():
+                with autocast(self.device, self.amp):
                     loss, logits = self._warmup_loss(net, batch)
-                self._step(opt, loss, epoch)
+                take_step(loss, [opt], self.name, epoch)
                 loss_sum += float(loss.detach()) * batch.idx.numel() / 2
                 if k == 0:
                     logits = logits.detach().float()
@@ -363,13 +264,13 @@ class DivideMix(Learner):
     @torch.no_grad()
     def _eval_losses(self, net: nn.Module, idx: torch.Tensor) -> np.ndarray:
         """Eval-mode, un-augmented cross-entropy of the given labels, shape (m,)."""
-        assert self._labels is not None
+        labels = self.given_labels_tensor()
         net.eval()
         out = []
         for chunk in torch.split(idx, self.eval_batch_size):
-            with self._autocast():
+            with autocast(self.device, self.amp):
                 logits = net(self._inputs(chunk)).float()
-            out.append(F.cross_entropy(logits, self._labels[chunk], reduction="none").cpu())
+            out.append(F.cross_entropy(logits, labels[chunk], reduction="none").cpu())
         return torch.cat(out).numpy()
 
     def _co_divide(self, idx: torch.Tensor) -> torch.Tensor:
@@ -381,13 +282,14 @@ class DivideMix(Learner):
         ]
         w = torch.as_tensor(np.stack(probs[::-1]), device=self.device)
         for k in range(2):
-            self._set_state_rows(self._clean_prob[k], idx, w[k])
+            self._storage.store(self._clean_prob[k], idx, w[k])
         return w
 
     # ------------------------------------------------------------------ MixMatch
     def _views(self, idx: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         x = self._inputs(idx)
-        return self._augment.weak(x, self._gen), self._augment.weak(x, self._gen)
+        assert self._data is not None
+        return self._data.views.weak(x, self._gen), self._data.views.weak(x, self._gen)
 
     def _unlabeled_batches(self, unl_idx: torch.Tensor, sizes: Sequence[int]) -> list[torch.Tensor | None]:
         """Batches of the given sizes cycling through random orders of ``unl_idx``."""
@@ -407,16 +309,15 @@ class DivideMix(Learner):
         """MixMatch loss of network ``k`` on labeled ``x_idx`` (B,) with clean probabilities
         ``w`` (B,) and unlabeled ``u_idx`` (B',) or None. ``progress`` is the fractional
         epoch (for the ramp-up). Returns the loss and the logits of the first labeled view."""
-        assert self._labels is not None
         net, peer = self._nets()[k], self._nets()[1 - k]
         c = self._targets.shape[2]
         x1, x2 = self._views(x_idx)
         with torch.no_grad():
             logits_x1, logits_x2 = net(x1).float(), net(x2).float()
             p_x = 0.5 * (torch.softmax(logits_x1, 1) + torch.softmax(logits_x2, 1))
-            y = F.one_hot(self._labels[x_idx], c).float()
+            y = F.one_hot(self.given_labels_tensor()[x_idx], c).float()
             t_x = sharpen(w[:, None] * y + (1 - w[:, None]) * p_x, self.temperature)
-            self._set_state_rows(self._targets[k], x_idx, t_x)
+            self._storage.store(self._targets[k], x_idx, t_x)
             self._seen[k, x_idx.to(self._seen.device)] = True
             inputs, targets = [x1, x2], [t_x, t_x]
             if u_idx is not None:
@@ -424,14 +325,14 @@ class DivideMix(Learner):
                 guesses = [torch.softmax(m(u).float(), 1) for m in (net, peer) for u in (u1, u2)]
                 p_u = torch.stack(guesses).mean(dim=0)
                 t_u = sharpen(p_u, self.temperature)
-                self._set_state_rows(self._targets[k], u_idx, t_u)
+                self._storage.store(self._targets[k], u_idx, t_u)
                 self._seen[k, u_idx.to(self._seen.device)] = True
                 inputs, targets = [*inputs, u1, u2], [*targets, t_u, t_u]
         lam = float(self._rng.beta(self.alpha, self.alpha))
         lam = max(lam, 1.0 - lam)
         all_x, all_t = torch.cat(inputs), torch.cat(targets)
         perm = torch.randperm(all_x.shape[0], generator=self._gen).to(all_x.device)
-        mixed_x, mixed_t = _mixup(all_x, all_t, lam, perm)
+        mixed_x, mixed_t = mixup(all_x, all_t, lam, perm)
         logits = net(mixed_x).float()
         nx = 2 * x_idx.numel()
         loss = -(F.log_softmax(logits[:nx], 1) * mixed_t[:nx]).sum(1).mean()
@@ -468,16 +369,15 @@ class DivideMix(Learner):
         n_sched = max(1, math.ceil(idx.numel() / self.batch_size))
         for i, (ch, u_idx) in enumerate(zip(chunks, unl_batches)):
             self._set_lr(opt, step0 + i * n_sched / n_iter, total)
-            with self._autocast():
+            with autocast(self.device, self.amp):
                 loss, logits = self._mixmatch_step(k, lab_idx[ch], lab_w[ch], u_idx, epoch + i / n_iter)
-            self._step(opt, loss, epoch)
+            take_step(loss, [opt], self.name, epoch)
             b = ch.numel()
             stats["loss"] += float(loss.detach()) * b
             if k == 0:
                 for cb in callbacks:
                     cb.on_batch_end(self, epoch, lab_idx[ch], logits)
-                assert self._labels is not None
-                stats["hits"] += float((logits.argmax(1) == self._labels[lab_idx[ch]]).sum())
+                stats["hits"] += float((logits.argmax(1) == self.given_labels_tensor()[lab_idx[ch]]).sum())
             stats["seen"] += b
         return stats
 
@@ -517,9 +417,7 @@ class DivideMix(Learner):
         z = torch.empty(0)
         for k, net in enumerate(self._nets()):
             net.eval()
-            emb, logits = _embed_and_logits(net, x)
-            if self.tta and x.ndim == 4:
-                logits = 0.5 * (logits + net(x.flip(3)))
+            emb, logits = embed_and_logits(net, x, self.tta)
             probs.append(torch.softmax(logits.float(), dim=1))
             if k == 0:
                 z = emb

@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, ClassVar
 
 import numpy as np
 import torch
 
-from prune4rel.learners.base import Batch, Learner, cross_entropy
+from prune4rel.learners.base import Learner
+from prune4rel.learners.loop import Batch
+from prune4rel.learners.losses import cross_entropy
+from prune4rel.learners.state import StateField
+from prune4rel.validation import Real, Rule
 
 __all__ = ["ELR"]
 
@@ -43,23 +47,22 @@ class ELR(Learner):
     trained flag (N,) bool, i.e. ``4 C + 1`` bytes per example in float32 and ``2 C + 1``
     in float16 or bfloat16 (CIFAR-10: 41 vs 21 bytes; 1,000 classes: 4,001 vs 2,001).
     The regulariser uses each batch's updated targets in float32, before they are rounded
-    to ``state_dtype`` for storage.
+    to ``state_dtype`` for storage. A target changes only with its own example's
+    prediction, so data-parallel training is exact.
     """
 
     name = "elr"
+    data_parallel = True
+    param_rules: ClassVar[dict[str, Rule]] = {
+        **Learner.param_rules, "beta": Real(0, 1, closed="left"), "lam": Real(0),
+    }
+    per_example_state = (StateField("targets", ("n", "classes")), StateField("_seen", ("n",), kind="bool"))
+    targets: torch.Tensor
+    _seen: torch.Tensor
 
     def __init__(self, model: Any = "auto", *, beta: float = 0.7, lam: float = 3.0, **kwargs: Any) -> None:
-        if not 0.0 <= beta < 1.0:
-            raise ValueError(f"`beta` must be in [0, 1), got {beta!r}")
-        if not lam >= 0.0:
-            raise ValueError(f"`lam` must be >= 0, got {lam!r}")
-        self.beta = float(beta)
-        self.lam = float(lam)
+        self.beta, self.lam = beta, lam
         super().__init__(model, **kwargs)
-
-    def _init_state(self, n: int, num_classes: int) -> None:
-        self.targets = self._new_state(n, num_classes)
-        self._seen = self._new_state(n, dtype=torch.bool)
 
     def _train_step(self, batch: Batch, epoch: int) -> tuple[torch.Tensor, torch.Tensor]:
         assert self.model is not None
@@ -67,8 +70,8 @@ class ELR(Learner):
         p = torch.softmax(logits.float(), dim=1).clamp(1e-4, 1.0 - 1e-4)
         with torch.no_grad():
             pd = p / p.sum(dim=1, keepdim=True)
-            t = self.beta * self._state_rows(self.targets, batch.idx) + (1 - self.beta) * pd
-            self._set_state_rows(self.targets, batch.idx, t)
+            t = self.beta * self._storage.gather(self.targets, batch.idx) + (1 - self.beta) * pd
+            self._storage.store(self.targets, batch.idx, t)
             self._seen[batch.idx.to(self._seen.device)] = True
         reg = torch.log(1.0 - (t * p).sum(dim=1)).mean()
         loss = cross_entropy(logits, batch.y, self.label_smoothing) + self.lam * reg

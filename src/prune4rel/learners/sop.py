@@ -38,18 +38,20 @@ statistics of BatchNorm mix the two views as in the authors' code.
 from __future__ import annotations
 
 import math
-from typing import Any
+from typing import Any, ClassVar
 
 import numpy as np
 import torch
 import torch.nn.functional as F
 
-from prune4rel.learners.base import Batch, Learner
+from prune4rel.learners.base import Learner
+from prune4rel.learners.loop import Batch
+from prune4rel.learners.state import StateField
+from prune4rel.validation import Options, Real, Rule
 
 __all__ = ["SOP", "SOPPlus"]
 
 _EPS = 1e-4
-_RELABEL = ("prediction", "noise")
 #: float16 keeps ``u`` and ``v`` times this power of two: the N(0, 1e-8^2) start would
 #: otherwise be below float16's smallest subnormal (6e-8) and stay 0 for ever; scaled, the
 #: start is a normal float16 and values up to ~4 (where the clamps saturate) stay finite
@@ -91,7 +93,17 @@ class SOPPlus(Learner):
     """
 
     name = "sop+"
-    uses_strong_view = True
+    param_rules: ClassVar[dict[str, Rule]] = {
+        **Learner.param_rules, "lr_u": Real(0), "lr_v": Real(0), "consistency": Real(0), "balance": Real(0),
+        "init_std": Real(0), "relabel": Options("prediction", "noise"),
+    }
+    per_example_state = (
+        StateField("u", ("n", 1)), StateField("v", ("n", "classes")),
+        StateField("_pred", ("n",), kind="int64", fill=-1),
+    )
+    u: torch.Tensor
+    v: torch.Tensor
+    _pred: torch.Tensor
 
     def __init__(
         self,
@@ -105,39 +117,34 @@ class SOPPlus(Learner):
         relabel: str = "prediction",
         **kwargs: Any,
     ) -> None:
-        for name, value in (("lr_u", lr_u), ("lr_v", lr_v), ("consistency", consistency),
-                            ("balance", balance), ("init_std", init_std)):
-            if not (isinstance(value, (int, float)) and math.isfinite(value) and value >= 0):
-                raise ValueError(f"`{name}` must be a finite number >= 0, got {value!r}")
-        if relabel not in _RELABEL:
-            raise ValueError(f"`relabel` must be one of {_RELABEL}, got {relabel!r}")
-        self.lr_u = float(lr_u)
-        self.lr_v = float(lr_v)
-        self.consistency = float(consistency)
-        self.balance = float(balance)
-        self.init_std = float(init_std)
-        self.relabel = relabel
-        self.uses_strong_view = self.consistency > 0
+        self.lr_u, self.lr_v, self.consistency, self.balance = lr_u, lr_v, consistency, balance
+        self.init_std, self.relabel = init_std, relabel
         super().__init__(model, **kwargs)
+
+    @property
+    def uses_strong_view(self) -> bool:
+        """Whether the consistency term (and so the strong view) is on."""
+        return self.consistency > 0
+
+    @property
+    def _scale(self) -> float:
+        """The factor ``u`` and ``v`` are stored times (see the Notes)."""
+        return _FLOAT16_SCALE if self._storage.dtype == torch.float16 else 1.0
 
     def _init_state(self, n: int, num_classes: int) -> None:
         gen = torch.Generator().manual_seed(self.seed + 1)
-        self._scale = _FLOAT16_SCALE if self.state_dtype == torch.float16 else 1.0
         rows = torch.arange(n)
-        self.u = self._new_state(n, 1)
-        self._set_state_rows(self.u, rows, torch.randn(n, 1, generator=gen) * self.init_std, self._scale)
-        self.v = self._new_state(n, num_classes)
-        self._set_state_rows(self.v, rows, torch.randn(n, num_classes, generator=gen) * self.init_std,
-                             self._scale)
-        self._pred = self._new_state(n, fill=-1, dtype=torch.int64)
+        for state, width in ((self.u, 1), (self.v, num_classes)):  # u's draws first, then v's
+            start = torch.randn(n, width, generator=gen) * self.init_std
+            self._storage.store(state, rows, start, self._scale)
 
     def _rows(self, state: torch.Tensor, idx: torch.Tensor, lr: float) -> torch.Tensor:
         """Rows ``idx`` (B,) of ``u`` or ``v`` as a float32 leaf (B, k) on the device; once
         backward has its gradient, ``rows - lr * grad`` is stored back (plain SGD)."""
-        rows = self._state_rows(state, idx, self._scale).requires_grad_()
+        rows = self._storage.gather(state, idx, self._scale).requires_grad_()
 
         def sgd(grad: torch.Tensor) -> None:
-            self._set_state_rows(state, idx, rows.detach().add(grad, alpha=-lr), self._scale)
+            self._storage.store(state, idx, rows.detach().add(grad, alpha=-lr), self._scale)
 
         rows.register_hook(sgd)
         return rows
@@ -148,8 +155,8 @@ class SOPPlus(Learner):
         y = self.given_labels_tensor()
         if idx is None:
             idx = torch.arange(y.numel(), device=y.device)
-        u = self._state_rows(self.u, idx, self._scale)
-        v = self._state_rows(self.v, idx, self._scale)
+        u = self._storage.gather(self.u, idx, self._scale)
+        v = self._storage.gather(self.v, idx, self._scale)
         onehot = F.one_hot(y[idx], v.shape[1]).float()
         return (u**2 * onehot).clamp(0, 1) - (v**2 * (1 - onehot)).clamp(0, 1)
 
