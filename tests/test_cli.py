@@ -94,7 +94,7 @@ def test_select_errors_are_clear_and_write_nothing(tmp_path):
     cases = [
         (["--fraction", "1.5"], "fraction"),
         (["--fraction", "0"], "budget"),
-        (["--fraction", "0.2", "--method", "uniform", "--tau", "0.9"], "does not take"),
+        (["--fraction", "0.2", "--method", "uniform", "--tau", "0.9"], "parameters that 'uniform' takes"),
         (["--fraction", "0.2", "--method", "nope"], "unknown method"),
         (["--fraction", "0.2", "--param", "tau"], "KEY=VALUE"),
     ]
