@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 import pytest
 
@@ -15,6 +17,7 @@ from prune4rel.selection import (
 )
 from prune4rel.validation import Boolean, ParameterError
 
+SRC = Path(__file__).resolve().parents[1] / "src" / "prune4rel"
 NAMES = available_selectors()
 
 
@@ -157,3 +160,9 @@ def test_set_params_is_checked_and_atomic():
     agree = Prune4ReLAgree().set_params(fill="index", tau=0.9)
     assert (agree.fill, agree.tau) == ("index", 0.9)
 
+
+def test_no_signature_inspection_in_selection_api_and_cli():
+    files = [*sorted((SRC / "selection").glob("*.py")), SRC / "api.py", SRC / "cli.py"]
+    for path in files:
+        text = path.read_text()
+        assert "inspect.signature" not in text and "import inspect" not in text, path.name
