@@ -50,6 +50,7 @@ from prune4rel.validation import (
 __all__ = ["CONFIDENCES", "Prune4ReL", "confidence_scores", "neighborhood_objective", "resolve_tau"]
 
 CONFIDENCES = ("max_prob", "margin")
+_ETA = Real(0.0, None, closed="neither")
 #: faiss options that ``index_params`` may set (``index`` is a parameter of its own).
 _INDEX_OPTIONS = {k: v for k, v in GRAPH_BACKENDS["faiss"].options.items() if k != "index"}
 
@@ -152,8 +153,7 @@ def neighborhood_objective(
         raise ValueError(f"`indices` must lie in [0, n={signals.n})")
     if np.unique(idx).size != idx.size:
         raise ValueError("`indices` holds duplicates")
-    if not np.isfinite(eta) or eta <= 0:
-        raise ValueError(f"`eta` must be a positive number, got {eta!r}")
+    eta = _ETA.check("eta", eta)
     weights = np.zeros(signals.n)
     weights[idx] = confidence_scores(signals.probs, confidence)[idx]
     graph = exact_graph(signals.embeddings, tau, k)
@@ -237,7 +237,7 @@ class Prune4ReL(Selector):
 
     param_rules: ClassVar[dict[str, Rule]] = {
         "tau": GRAPH_RULES["tau"],
-        "eta": Real(0.0, None, closed="neither"),
+        "eta": _ETA,
         "confidence": Options(*CONFIDENCES),
         "balance": Boolean(),
         "objective": Options("published", "full"),
