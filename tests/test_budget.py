@@ -39,6 +39,6 @@ def test_registry():
     assert {"prune4rel", "uniform"} <= set(available_selectors())
     with pytest.raises(ValueError, match="unknown method"):
         get_selector("nope")
-    with pytest.raises(ValueError, match="does not take"):
+    with pytest.raises(ValueError, match="`alpha` must be one of the parameters that 'prune4rel' takes"):
         get_selector("prune4rel", alpha=1)
     assert get_selector("prune4rel", tau=0.9).get_params()["tau"] == 0.9

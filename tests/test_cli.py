@@ -11,7 +11,7 @@ from conftest import softmax
 from prune4rel import Signals
 from prune4rel.cli import main
 from prune4rel.neighbors import calibrate_tau
-from prune4rel.selection import Prune4ReL, get_selector
+from prune4rel.selection import Prune4ReL, available_selectors, get_selector
 
 
 def write_signals(path, n=60, seed=0):
@@ -94,7 +94,7 @@ def test_select_errors_are_clear_and_write_nothing(tmp_path):
     cases = [
         (["--fraction", "1.5"], "fraction"),
         (["--fraction", "0"], "budget"),
-        (["--fraction", "0.2", "--method", "uniform", "--tau", "0.9"], "does not take"),
+        (["--fraction", "0.2", "--method", "uniform", "--tau", "0.9"], "parameters that 'uniform' takes"),
         (["--fraction", "0.2", "--method", "nope"], "unknown method"),
         (["--fraction", "0.2", "--param", "tau"], "KEY=VALUE"),
     ]
@@ -112,5 +112,57 @@ def test_select_errors_are_clear_and_write_nothing(tmp_path):
 def test_methods_lists_every_selector():
     res = CliRunner().invoke(main, ["methods"])
     assert res.exit_code == 0
-    for name in ("prune4rel", "uniform", "kcenter", "forgetting"):
-        assert name in res.output
+    for name in available_selectors():
+        assert f"\n{name}: " in "\n" + res.output
+
+
+def test_methods_shows_each_default_and_range():
+    res = CliRunner().invoke(main, ["methods", "prune4rel_agree", "uniform"], env={"COLUMNS": "80"})
+    assert res.exit_code == 0, res.output
+    lines = res.output.splitlines()
+    assert lines[0].startswith("prune4rel_agree: Prune4ReL with label-agreement confidence")
+    table = {line.split()[0]: line for line in lines if line.startswith("    ") and line.strip()}
+    assert table["tau"].split()[1:] == ["0.975", "a", "number", "in", "[0,", "1)"]
+    assert "'given_prob'" in table["fill"] and "one of 'given_prob', 'index'" in table["fill"]
+    assert table["seed"].split()[1] == "0" and "an integer >= 0" in table["seed"]
+    assert all(len(line) <= 80 for line in lines)  # long ranges wrap to the terminal
+    assert "uniform: Uniformly random subset" in res.output and "forgetting" not in res.output
+    bad = CliRunner().invoke(main, ["methods", "nope"])
+    assert bad.exit_code == 1 and "unknown method 'nope'" in bad.output
+
+
+def test_select_sets_progress_through_the_parameters(tmp_path):
+    write_signals(tmp_path / "s.npz")
+    base = ["select", str(tmp_path / "s.npz"), "--fraction", "0.2"]
+    for extra, shown in (([], True), (["--quiet"], False), (["--param", "progress=false"], False)):
+        out = tmp_path / f"p{len(extra)}.npy"
+        res = CliRunner().invoke(main, [*base, "--method", "kcenter", "--out", str(out), *extra])
+        assert res.exit_code == 0, res.output
+        assert json.loads(out.with_suffix(".json").read_text())["params"]["progress"] is shown
+    res = CliRunner().invoke(main, [*base, "--method", "uniform", "--out", str(tmp_path / "u.npy")])
+    assert res.exit_code == 0 and "progress" not in json.loads((tmp_path / "u.json").read_text())["params"]
+
+
+def test_select_bad_parameters_are_clear_errors(tmp_path):
+    write_signals(tmp_path / "s.npz")
+    out = tmp_path / "x.npy"
+    cases = [
+        (["--param", "balance=maybe"], "`balance` must be True or False, got 'maybe'"),
+        (["--param", "progress=maybe"], "`progress` must be True or False"),
+        (["--param", "max_edges=-5"], "`max_edges` must be an integer >= 1, got -5"),
+        (["--param", "tau="], "`tau` must be a number in [0, 1), got None"),
+        (["--param", "tau=abc"], "`tau` must be a number in [0, 1), got 'abc'"),
+        (["--param", "tau=[0.9]"], "`tau` must be a number in [0, 1), got [0.9]"),
+        (["--param", "index_params={foo: 1}"], "`index_params.foo` must be a known parameter name"),
+        (["--method", "uniform", "--param", "seed=abc"], "`seed` must be an integer >= 0, got 'abc'"),
+        (["--method", "uniform", "--param", "seed=1.5"], "`seed` must be an integer >= 0, got 1.5"),
+    ]
+    for extra, message in cases:
+        args = ["select", str(tmp_path / "s.npz"), "--fraction", "0.2", "--out", str(out), *extra]
+        res = CliRunner().invoke(main, args)
+        assert res.exit_code == 1 and isinstance(res.exception, SystemExit), extra  # no traceback
+        assert message in res.output, (extra, res.output)
+    assert not out.exists()
+    ok = ["select", str(tmp_path / "s.npz"), "--fraction", "0.2", "--out", str(out), "--quiet"]
+    assert CliRunner().invoke(main, [*ok, "--param", "k=None", "--param", "balance=no"]).exit_code == 0
+    assert json.loads(out.with_suffix(".json").read_text())["params"]["balance"] is False

@@ -250,6 +250,12 @@ def test_top_level_select_returns_indices():
         ({"backend": "gpu"}, "backend"),
         ({"k": -1}, "k"),
         ({"k": 3, "backend": "dense"}, "k"),
+        ({"tau": None}, "tau"),
+        ({"eta": True}, "eta"),
+        ({"balance": "no"}, "balance"),
+        ({"max_edges": -5}, "max_edges"),
+        ({"progress": "maybe"}, "progress"),
+        ({"index_params": {"foo": 1}}, "index_params.foo"),
     ],
 )
 def test_bad_hyper_parameters_name_the_argument(kwargs, match):

@@ -156,8 +156,8 @@ def test_bad_inputs_raise_clear_errors(tmp_path, monkeypatch):
         ({"shards": 6}, "exceeds the 5 classes"),
         ({"partition": "random"}, "`partition` must be one of"),
         ({"alpha": 0.5}, "`alpha` must be a finite number >= 1"),
-        ({"tau": 1.5}, "`tau` must be in"),
-        ({"seeed": 1}, "does not take parameter"),
+        ({"tau": 1.5}, "`tau` must be a number in"),
+        ({"seeed": 1}, "`seeed` must be one of the parameters that 'prune4rel' takes"),
     ]
     for kwargs, message in cases:
         with pytest.raises(ValueError, match=message):

@@ -42,6 +42,13 @@ def select(
     ndarray of int64, shape (budget,)
         Selected indices (pick order for greedy methods).
 
+    Raises
+    ------
+    ValueError
+        For a ``method`` that is not a registered name, a parameter the method does not
+        take or a value its rule does not allow (:class:`~prune4rel.validation.ParameterError`,
+        naming the parameter; see ``prune4rel methods``), or bad arrays or fraction.
+
     Examples
     --------
     >>> idx = prune4rel.select(emb, probs, noisy_labels, 0.3)          # doctest: +SKIP

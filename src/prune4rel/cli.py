@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import dataclasses
-import inspect
 import json
+import shutil
+import textwrap
 import zipfile
 from pathlib import Path
 from typing import Any
@@ -16,18 +17,20 @@ import yaml
 from prune4rel._io import atomic_save_npy, atomic_write_json
 from prune4rel.data import dataset_names
 from prune4rel.metrics import noise_rate
+from prune4rel.neighbors import GRAPH_BACKENDS
 from prune4rel.selection import available_selectors, get_selector
-from prune4rel.selection.base import Selection, selector_class
+from prune4rel.selection.base import Selection, Selector, selector_class
 from prune4rel.signals import Signals
 
 
 def _parse_params(pairs: tuple[str, ...]) -> dict[str, Any]:
+    """``KEY=VALUE`` pairs, each VALUE read as YAML (``None`` too means null)."""
     params: dict[str, Any] = {}
     for pair in pairs:
         key, sep, raw = pair.partition("=")
         if not sep or not key:
             raise click.BadParameter(f"expected KEY=VALUE, got {pair!r}", param_hint="--param")
-        params[key.strip()] = yaml.safe_load(raw)
+        params[key.strip()] = None if raw.strip() == "None" else yaml.safe_load(raw)
     return params
 
 
@@ -67,15 +70,40 @@ def demo(fraction: float, seed: int, quiet: bool) -> None:
     run_demo(fraction=fraction, seed=seed, progress=not quiet)
 
 
+def _parameter_table(cls: type[Selector], width: int) -> list[str]:
+    """One line per hyper-parameter of ``cls`` (more where its allowed values wrap)."""
+    rows = [(name, repr(default), allowed) for name, default, allowed in cls.describe_params()]
+    if not rows:
+        return ["    (no parameters)"]
+    name_w = max(len("parameter"), *(len(r[0]) for r in rows))
+    default_w = max(len("default"), *(len(r[1]) for r in rows))
+    indent = " " * (4 + name_w + 2 + default_w + 2)
+    lines = [f"    {'parameter':<{name_w}}  {'default':<{default_w}}  allowed"]
+    for name, default, allowed in rows:
+        wrapped = textwrap.wrap(allowed, width=max(30, width - len(indent))) or [""]
+        lines.append(f"    {name:<{name_w}}  {default:<{default_w}}  {wrapped[0]}")
+        lines += [indent + more for more in wrapped[1:]]
+    return lines
+
+
 @main.command()
-def methods() -> None:
-    """List the selection methods and their hyper-parameters."""
-    for name in available_selectors():
-        cls = selector_class(name)
-        doc = (inspect.getdoc(cls) or "").splitlines()[0]
-        params = [p for p in inspect.signature(cls.__init__).parameters if p != "self"]
-        click.echo(f"{name:18s} {doc}")
-        click.echo(f"{'':18s} params: {', '.join(params) or '-'}")
+@click.argument("names", nargs=-1, metavar="[METHOD]...")
+def methods(names: tuple[str, ...]) -> None:
+    """List the selection methods (or only METHOD...) with each parameter's default and allowed values."""
+    try:
+        classes = [selector_class(name) for name in names or available_selectors()]
+    except ValueError as exc:
+        raise click.ClickException(str(exc)) from exc
+    width = shutil.get_terminal_size((100, 24)).columns
+    for cls in classes:
+        summary = (cls.__doc__ or "").strip().splitlines()[0]
+        click.echo(textwrap.fill(f"{cls.name}: {summary}", width=max(30, width), subsequent_indent="    "))
+        click.echo("\n".join(_parameter_table(cls, width)) + "\n")
+    hint = (
+        "Set a parameter with `prune4rel select --param NAME=VALUE`; VALUE is read as YAML "
+        "(true, false, null or None, 0.9, {nprobe: 8})."
+    )
+    click.echo(textwrap.fill(hint, width=max(30, width)))
 
 
 @main.command()
@@ -87,7 +115,7 @@ def methods() -> None:
 @click.option("--eta", type=float, help="prune4rel: tanh temperature.")
 @click.option("--objective", type=click.Choice(["published", "full"]), help="prune4rel: greedy rule.")
 @click.option("--confidence", type=click.Choice(["max_prob", "margin"]), help="prune4rel: conf(s).")
-@click.option("--backend", type=click.Choice(["auto", "dense", "graph", "faiss"]), help="prune4rel: backend.")
+@click.option("--backend", type=click.Choice(["auto", "dense", *GRAPH_BACKENDS]), help="prune4rel: backend.")
 @click.option("--index", type=click.Choice(["flat", "ivf", "hnsw"]), help="prune4rel, faiss backend: index.")
 @click.option("--engine", type=click.Choice(["auto", "python", "numba"]), help="prune4rel: greedy engine.")
 @click.option("--k", type=int, help="prune4rel: cap on neighbours per example.")
@@ -150,8 +178,8 @@ def select(
             )
         else:
             selector = get_selector(method, **params)
-            if "progress" in selector.get_params() and "progress" not in params:
-                selector.progress = not quiet  # type: ignore[attr-defined]
+            if "progress" in selector.param_rules and "progress" not in params:
+                selector.set_params(progress=not quiet)
             data = Signals.load(signals)
             if embeddings_path is not None:
                 mapped = np.load(embeddings_path, mmap_mode="r", allow_pickle=False)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass
 
 import numpy as np
@@ -29,6 +30,12 @@ class CSRGraph:
         The threshold the graph was built with (edges have ``sim > tau``).
     symmetric : bool
         True when ``s`` in row ``x`` implies ``x`` in row ``s`` (no k-cap).
+    backend : str or None
+        How the graph was built: the :func:`~prune4rel.neighbors.build_graph` backend
+        (``"graph"``, ``"faiss"``, ...); None when it was not built by ``build_graph``.
+    k : int or None
+        The per-row neighbour cap it was built with (None: every tau-neighbour). Recorded
+        by :func:`~prune4rel.neighbors.build_graph`.
     """
 
     indptr: np.ndarray
@@ -36,6 +43,8 @@ class CSRGraph:
     sims: np.ndarray
     tau: float
     symmetric: bool = True
+    backend: str | None = None
+    k: int | None = None
 
     @property
     def n(self) -> int:
@@ -64,7 +73,32 @@ class CSRGraph:
         """The reversed graph (row ``s`` lists every ``x`` that has ``s`` as a neighbour)."""
         if self.symmetric:
             return self
-        return self.from_scipy(self.to_scipy().T.tocsr(), self.tau, symmetric=False)
+        return self._like(self.to_scipy().T)
+
+    def permute(self, order: np.ndarray) -> CSRGraph:
+        """The same graph with node ``i`` renamed from ``order[i]``: ``P A P^T``.
+
+        Parameters
+        ----------
+        order : ndarray of int, shape (n,)
+            A permutation of ``0 .. n-1``; new node ``i`` is old node ``order[i]``.
+
+        Returns
+        -------
+        CSRGraph
+            The same edges and similarities (bit for bit), rows sorted by the new ids, so
+            it equals the graph a backend builds on ``embeddings[order]`` whenever the
+            backend's similarities and ``k``-cap ties do not depend on the row order.
+        """
+        perm = np.asarray(order)
+        if perm.shape != (self.n,) or not np.array_equal(np.sort(perm), np.arange(self.n)):
+            raise ValueError(f"`order` must be a permutation of 0..{self.n - 1}")
+        return self._like(self.to_scipy()[perm][:, perm])
+
+    def _like(self, mat: sp.spmatrix) -> CSRGraph:
+        """``mat`` wrapped with this graph's threshold and record (symmetry kept)."""
+        out = self.from_scipy(mat, self.tau, symmetric=self.symmetric)
+        return dataclasses.replace(out, backend=self.backend, k=self.k)
 
     @classmethod
     def from_scipy(cls, mat: sp.spmatrix, tau: float, symmetric: bool) -> CSRGraph:

@@ -1,26 +1,23 @@
-"""Helpers shared by the baseline selectors: signal checks, ranking and argument checks.
+"""Helpers shared by the baseline selectors: signal checks, ranking and the score-selector base.
 
 Private module: the public names live in :mod:`prune4rel.selection.baselines`.
 """
 
 from __future__ import annotations
 
-import numbers
 from abc import abstractmethod
-from typing import Any, ClassVar
+from typing import ClassVar
 
 import numpy as np
 
 from prune4rel.selection.base import MissingSignalError, Selection, Selector, class_budgets
 from prune4rel.signals import Signals
+from prune4rel.validation import Boolean, Integer, Rule
 
 __all__ = [
+    "SEED",
     "BaselineSelector",
     "ScoreSelector",
-    "check_bool",
-    "check_choice",
-    "check_int",
-    "check_seed",
     "missing_signal_error",
     "top_k",
 ]
@@ -28,6 +25,9 @@ __all__ = [
 # How to produce each optional per-epoch history, quoted in MissingSignalError messages.
 _RECORD_HINT = "run warm-up with per-epoch recording on (prune4rel.warmup.train, record=True)"
 _HISTORIES = ("losses", "correct", "margins")
+
+#: The rule of every ``seed`` (a seed of :func:`numpy.random.default_rng`).
+SEED = Integer(0)
 
 
 def missing_signal_error(method: str, name: str, alternative: str = "") -> MissingSignalError:
@@ -43,32 +43,6 @@ def missing_signal_error(method: str, name: str, alternative: str = "") -> Missi
         what, hint = f"`{name}`", f"add `{name}` to the Signals"
     extra = f"; or {alternative}" if alternative else ""
     return MissingSignalError(f"{method} needs {what}: {hint}{extra}")
-
-
-def check_bool(name: str, value: Any) -> bool:
-    """``value`` as a bool, or ValueError naming ``name``."""
-    if not isinstance(value, (bool, np.bool_)):
-        raise ValueError(f"`{name}` must be True or False, got {value!r}")
-    return bool(value)
-
-
-def check_int(name: str, value: Any, low: int) -> int:
-    """``value`` as an int ``>= low``, or ValueError naming ``name``."""
-    if isinstance(value, (bool, np.bool_)) or not isinstance(value, numbers.Integral) or value < low:
-        raise ValueError(f"`{name}` must be an integer >= {low}, got {value!r}")
-    return int(value)
-
-
-def check_seed(value: Any) -> int:
-    """A seed for :func:`numpy.random.default_rng`: a non-negative int."""
-    return check_int("seed", value, 0)
-
-
-def check_choice(name: str, value: Any, choices: tuple[str, ...]) -> str:
-    """``value`` if it is one of ``choices``, or ValueError naming ``name``."""
-    if not isinstance(value, str) or value not in choices:
-        raise ValueError(f"`{name}` must be one of {list(choices)}, got {value!r}")
-    return value
 
 
 def top_k(
@@ -142,11 +116,17 @@ class ScoreSelector(BaselineSelector):
     Subclasses implement :meth:`scores` and set ``keep`` to ``"highest"`` or ``"lowest"``.
     ``Selection.indices`` come best first (ties broken by :meth:`tiebreak`, by default the
     lower index first), ``Selection.gains`` hold each pick's score and
-    ``Selection.extras["score"]`` the scores of all ``n`` examples.
+    ``Selection.extras["score"]`` the scores of all ``n`` examples. The only hyper-parameter
+    is ``balance`` (per-class budgets proportional to the class sizes under the given
+    labels) unless a subclass declares more.
     """
 
     keep: ClassVar[str] = "highest"
-    balance: bool
+    param_rules: ClassVar[dict[str, Rule]] = {"balance": Boolean()}
+
+    def __init__(self, balance: bool = False) -> None:
+        self.balance = balance
+        self._validate_params()
 
     @abstractmethod
     def scores(self, signals: Signals) -> np.ndarray:

@@ -8,7 +8,6 @@ and never touch files.
 
 from __future__ import annotations
 
-import inspect
 import numbers
 import time
 from abc import ABC, abstractmethod
@@ -19,6 +18,7 @@ from typing import Any, ClassVar, TypeVar
 import numpy as np
 
 from prune4rel.signals import Signals
+from prune4rel.validation import ParameterError, Parameterized
 
 __all__ = [
     "MissingSignalError",
@@ -149,22 +149,20 @@ def class_budgets(labels: np.ndarray, budget: int) -> dict[int, int]:
     return {int(c): int(b) for c, b in zip(classes, base)}
 
 
-class Selector(ABC):
+class Selector(Parameterized, ABC):
     """Base class of all selectors.
 
-    Subclasses set ``name`` (the registry key) and ``required_signals`` (optional
-    :class:`Signals` fields they read beyond ``labels``/``probs``/``embeddings``), take their
-    hyper-parameters as keyword arguments of ``__init__`` (stored under the same attribute
-    names, as in scikit-learn) and implement :meth:`_select`.
+    Subclasses set ``name`` (the registry key), ``required_signals`` (optional
+    :class:`Signals` fields they read beyond ``labels``/``probs``/``embeddings``) and
+    ``param_rules`` (one :class:`~prune4rel.validation.Rule` per hyper-parameter), take their
+    hyper-parameters as keyword arguments of ``__init__``, store them under the same names,
+    call ``self._validate_params()`` last, and implement :meth:`_select`. ``get_params``,
+    ``set_params`` and ``describe_params`` come from
+    :class:`~prune4rel.validation.Parameterized`.
     """
 
     name: ClassVar[str] = ""
     required_signals: ClassVar[tuple[str, ...]] = ()
-
-    def get_params(self) -> dict[str, Any]:
-        """Hyper-parameters as given to the constructor."""
-        sig = inspect.signature(type(self).__init__)
-        return {p: getattr(self, p) for p in sig.parameters if p != "self" and hasattr(self, p)}
 
     def __repr__(self) -> str:
         args = ", ".join(f"{k}={v!r}" for k, v in self.get_params().items())
@@ -193,10 +191,14 @@ class Selector(ABC):
         -------
         Selection
         """
+        return self._run(signals, budget, lambda count: self._select(signals, count))
+
+    def _run(self, signals: Signals, budget: int | float, pick: Callable[[int], Selection]) -> Selection:
+        """Check ``signals``, resolve ``budget``, time ``pick(count)`` and fill in the record."""
         self.check_signals(signals)
         count = resolve_budget(budget, signals.n)
         start = time.perf_counter()
-        result = self._select(signals, count)
+        result = pick(count)
         result.seconds = time.perf_counter() - start
         result.method = self.name
         result.params = self.get_params()
@@ -237,8 +239,12 @@ def selector_class(name: str) -> type[Selector]:
     Raises
     ------
     ValueError
-        For an unknown name; the message lists the available ones.
+        For an unknown name (the message lists the available ones) or a name that is not a
+        string (:class:`~prune4rel.validation.ParameterError` naming ``method``).
     """
+    if not isinstance(name, str):
+        names = ", ".join(available_selectors())
+        raise ParameterError("method", name, f"a selector name (one of {names})")
     key = name.lower().replace("-", "_")
     if key not in _REGISTRY:
         raise ValueError(f"unknown method {name!r}; available: {', '.join(available_selectors())}")
@@ -251,13 +257,12 @@ def get_selector(name: str, **params: Any) -> Selector:
     Raises
     ------
     ValueError
-        For an unknown name or a parameter the selector does not take.
+        For an unknown name; :class:`~prune4rel.validation.ParameterError` for a parameter
+        the selector does not declare or a value its rule does not allow.
     """
     cls = selector_class(name)
-    accepted = set(inspect.signature(cls.__init__).parameters) - {"self"}
-    unknown = set(params) - accepted
-    if unknown:
-        raise ValueError(
-            f"method {cls.name!r} does not take parameter(s) {sorted(unknown)}; it takes {sorted(accepted)}"
-        )
+    for key, value in params.items():
+        if key not in cls.param_rules:
+            takes = ", ".join(cls.param_rules) or "none"
+            raise ParameterError(key, value, f"one of the parameters that {cls.name!r} takes ({takes})")
     return cls(**params)

@@ -27,8 +27,11 @@ ascending. Each class documents the units of its ``Selection.gains``. No selecto
 
 from __future__ import annotations
 
+from typing import ClassVar
+
 import numpy as np
 
+from prune4rel.selection._common import SEED
 from prune4rel.selection.base import Selection, Selector, class_budgets, register
 from prune4rel.selection.ccs import CCS
 from prune4rel.selection.kcenter import KCenterGreedy
@@ -44,6 +47,7 @@ from prune4rel.selection.scores import (
     SmallLoss,
 )
 from prune4rel.signals import Signals
+from prune4rel.validation import Boolean, Rule
 
 __all__ = [
     "AUM",
@@ -68,15 +72,18 @@ class Uniform(Selector):
     Parameters
     ----------
     seed : int
-        Seed of the random generator; the same seed gives the same subset.
+        Seed of the random generator (an integer >= 0); the same seed gives the same subset.
     balance : bool
         If True, sample each class separately with a budget proportional to its size
         under the given labels (see :func:`~prune4rel.selection.base.class_budgets`).
     """
 
+    param_rules: ClassVar[dict[str, Rule]] = {"seed": SEED, "balance": Boolean()}
+
     def __init__(self, seed: int = 0, balance: bool = False) -> None:
         self.seed = seed
         self.balance = balance
+        self._validate_params()
 
     def _select(self, signals: Signals, budget: int) -> Selection:
         rng = np.random.default_rng(self.seed)

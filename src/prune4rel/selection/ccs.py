@@ -11,18 +11,15 @@
 
 from __future__ import annotations
 
+from typing import ClassVar
+
 import numpy as np
 
-from prune4rel.selection._common import (
-    BaselineSelector,
-    check_bool,
-    check_choice,
-    check_int,
-    check_seed,
-)
+from prune4rel.selection._common import SEED, BaselineSelector
 from prune4rel.selection.base import Selection, class_budgets, register
 from prune4rel.selection.scores import aum_scores, el2n_scores
 from prune4rel.signals import Signals
+from prune4rel.validation import Boolean, Integer, Options, Real, Rule
 
 __all__ = ["CCS", "ccs_sample", "stratum_ids"]
 
@@ -130,6 +127,13 @@ class CCS(BaselineSelector):
     """
 
     required_signals = ("margins",)
+    param_rules: ClassVar[dict[str, Rule]] = {
+        "score": Options("aum", "el2n"),
+        "beta": Real(0.0, 1.0, closed="left"),
+        "strata": Integer(1),
+        "seed": SEED,
+        "balance": Boolean(),
+    }
 
     def __init__(
         self,
@@ -139,13 +143,12 @@ class CCS(BaselineSelector):
         seed: int = 0,
         balance: bool = False,
     ) -> None:
-        self.score = check_choice("score", score, ("aum", "el2n"))
-        if isinstance(beta, bool) or not isinstance(beta, (int, float)) or not 0.0 <= beta < 1.0:
-            raise ValueError(f"`beta` must be a share in [0, 1), got {beta!r}")
-        self.beta = float(beta)
-        self.strata = check_int("strata", strata, 1)
-        self.seed = check_seed(seed)
-        self.balance = check_bool("balance", balance)
+        self.score = score
+        self.beta = beta
+        self.strata = strata
+        self.seed = seed
+        self.balance = balance
+        self._validate_params()
 
     def needed_signals(self) -> tuple[str, ...]:
         return ("margins",) if self.score == "aum" else ()

@@ -11,12 +11,15 @@ buffers and the (budget,) outputs. No (budget, n) or (n, n) matrix is ever forme
 
 from __future__ import annotations
 
+from typing import ClassVar
+
 import numpy as np
 from tqdm.auto import tqdm
 
-from prune4rel.selection._common import BaselineSelector, check_bool, check_int, check_seed
+from prune4rel.selection._common import SEED, BaselineSelector
 from prune4rel.selection.base import Selection, class_budgets, register
 from prune4rel.signals import Signals
+from prune4rel.validation import Boolean, Integer, Rule, optional
 
 __all__ = ["KCenterGreedy", "kcenter_greedy"]
 
@@ -118,13 +121,21 @@ class KCenterGreedy(BaselineSelector):
         Show a progress bar over the picks.
     """
 
+    param_rules: ClassVar[dict[str, Rule]] = {
+        "seed": SEED,
+        "first": optional(Integer(0)),
+        "balance": Boolean(),
+        "progress": Boolean(),
+    }
+
     def __init__(
         self, seed: int = 0, first: int | None = None, balance: bool = False, progress: bool = False
     ) -> None:
-        self.seed = check_seed(seed)
-        self.first = None if first is None else check_int("first", first, 0)
-        self.balance = check_bool("balance", balance)
-        self.progress = check_bool("progress", progress)
+        self.seed = seed
+        self.first = first
+        self.balance = balance
+        self.progress = progress
+        self._validate_params()
 
     def _select(self, signals: Signals, budget: int) -> Selection:
         n = signals.n

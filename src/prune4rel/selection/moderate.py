@@ -8,11 +8,14 @@ distance is moderate: the middle band of the distance ranking, dropping the clos
 
 from __future__ import annotations
 
+from typing import ClassVar
+
 import numpy as np
 
-from prune4rel.selection._common import BaselineSelector, check_bool, top_k
+from prune4rel.selection._common import BaselineSelector, top_k
 from prune4rel.selection.base import Selection, register
 from prune4rel.signals import Signals
+from prune4rel.validation import Boolean, Rule
 
 __all__ = ["Moderate", "class_median_distances", "middle_band_key"]
 
@@ -84,8 +87,11 @@ class Moderate(BaselineSelector):
         sizes under the given labels.
     """
 
+    param_rules: ClassVar[dict[str, Rule]] = {"balance": Boolean()}
+
     def __init__(self, balance: bool = False) -> None:
-        self.balance = check_bool("balance", balance)
+        self.balance = balance
+        self._validate_params()
 
     def _select(self, signals: Signals, budget: int) -> Selection:
         labels = signals.labels

@@ -12,35 +12,57 @@ the two greedy rules and the class round-robin.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, ClassVar
 
 import numpy as np
 
 from prune4rel.neighbors import (
+    GRAPH_BACKENDS,
     CSRGraph,
     DenseRows,
+    GraphMismatchError,
     GraphRows,
     GraphTooLargeError,
+    build_graph,
     calibrate_tau,
-    check_device,
-    check_tau,
+    check_graph,
     exact_graph,
-    faiss_graph,
 )
+from prune4rel.neighbors.build import GRAPH_RULES
 from prune4rel.neighbors.faiss_backend import INDEXES
 from prune4rel.selection.base import Selection, Selector, register
 from prune4rel.selection.greedy import GreedyResult, RowSource, lazy_greedy
 from prune4rel.selection.greedy_numba import compiled_lazy_greedy, numba_available
 from prune4rel.selection.scores import margin_scores
 from prune4rel.signals import Signals
+from prune4rel.validation import (
+    Boolean,
+    Integer,
+    MappingOf,
+    Options,
+    ParameterError,
+    Real,
+    Rule,
+    optional,
+    validate_params,
+)
 
 __all__ = ["CONFIDENCES", "Prune4ReL", "confidence_scores", "neighborhood_objective", "resolve_tau"]
 
 CONFIDENCES = ("max_prob", "margin")
-_OBJECTIVES = ("published", "full")
-_BACKENDS = ("auto", "dense", "graph", "faiss")
-_ENGINES = ("auto", "python", "numba")
-_FAISS_DEFAULT_K = 64
+_ETA = Real(0.0, None, closed="neither")
+#: faiss options that ``index_params`` may set (``index`` is a parameter of its own).
+_INDEX_OPTIONS = {k: v for k, v in GRAPH_BACKENDS["faiss"].options.items() if k != "index"}
+
+
+class _IndexParams(MappingOf):
+    """None or a mapping of faiss options, each checked by its own rule."""
+
+    def describe(self) -> str:
+        return "None or a mapping of faiss options (" + ", ".join(_INDEX_OPTIONS) + ")"
+
+    def check(self, name: str, value: Any) -> dict[str, Any]:
+        return validate_params(_INDEX_OPTIONS, super().check(name, value), prefix=f"{name}.")
 
 
 def confidence_scores(probs: np.ndarray, kind: str = "max_prob") -> np.ndarray:
@@ -131,8 +153,7 @@ def neighborhood_objective(
         raise ValueError(f"`indices` must lie in [0, n={signals.n})")
     if np.unique(idx).size != idx.size:
         raise ValueError("`indices` holds duplicates")
-    if not np.isfinite(eta) or eta <= 0:
-        raise ValueError(f"`eta` must be a positive number, got {eta!r}")
+    eta = _ETA.check("eta", eta)
     weights = np.zeros(signals.n)
     weights[idx] = confidence_scores(signals.probs, confidence)[idx]
     graph = exact_graph(signals.embeddings, tau, k)
@@ -160,13 +181,14 @@ class Prune4ReL(Selector):
         ``published`` reproduces the published greedy rule exactly (score =
         ``tanh((N(x)+conf(x))/eta) - tanh(N(x)/eta)``); ``full`` is the true lazy greedy on
         ``f`` (``1 - 1/e`` guarantee).
-    backend : {"auto", "dense", "graph"}, default "auto"
+    backend : {"auto", "dense", "graph", "faiss"}, default "auto"
         ``graph`` builds the exact sparse tau-graph once (blocked products, symmetric half
         only) and runs the greedy on it; ``dense`` recomputes similarity rows on the fly
         (bounded memory, suits a GPU); ``auto`` uses ``graph`` and falls back to ``dense``
         when the graph would exceed ``max_edges``; ``faiss`` builds an approximate graph
         with :func:`~prune4rel.neighbors.faiss_graph` (the tau-neighbours of each example
         among its ``k`` nearest found by a faiss index; needs faiss) and runs the greedy on it.
+        Any other key of :data:`~prune4rel.neighbors.GRAPH_BACKENDS` names a graph backend too.
     k : int, optional
         Graph backend: keep at most the ``k`` most similar neighbours of each example
         (besides itself); None keeps every tau-neighbour (exact). Faiss backend: neighbours
@@ -204,10 +226,31 @@ class Prune4ReL(Selector):
     ``extras["backend"]`` and ``extras["engine"]`` (what was used) and ``extras["tau"]``
     (the threshold used, calibrated or not).
 
+    A graph built once serves every ``select`` with the same threshold and cap: pass it as
+    ``select(signals, budget, graph=g)``, with ``g`` from :meth:`graph_for` or
+    :func:`~prune4rel.neighbors.build_graph` (it is checked to fit, see :meth:`select`).
+
     Embeddings may be a memory map (``np.load(path, mmap_mode="r")`` passed to
     :class:`~prune4rel.signals.Signals`): the graph and faiss backends read it in chunks and
     hold one float32 ``n x d`` copy (unit rows, or the faiss index) at most.
     """
+
+    param_rules: ClassVar[dict[str, Rule]] = {
+        "tau": GRAPH_RULES["tau"],
+        "eta": _ETA,
+        "confidence": Options(*CONFIDENCES),
+        "balance": Boolean(),
+        "objective": Options("published", "full"),
+        "backend": Options("auto", "dense", *GRAPH_BACKENDS),
+        "k": optional(Integer(0)),
+        "device": GRAPH_RULES["device"],
+        "max_edges": GRAPH_RULES["max_edges"],
+        "progress": GRAPH_RULES["progress"],
+        "index": Options(*INDEXES),
+        "index_params": _IndexParams(),
+        "engine": Options("auto", "python", "numba"),
+        "target_degree": optional(Real(0.0, None, closed="neither")),
+    }
 
     def __init__(
         self,
@@ -226,83 +269,103 @@ class Prune4ReL(Selector):
         engine: str = "auto",
         target_degree: float | None = None,
     ) -> None:
-        self.tau = check_tau(tau)
-        if target_degree is not None and (
-            isinstance(target_degree, bool)
-            or not isinstance(target_degree, int | float | np.number)
-            or not np.isfinite(target_degree)
-            or target_degree <= 0
-        ):
-            raise ValueError(f"`target_degree` must be a positive number or None, got {target_degree!r}")
-        if not np.isfinite(eta) or eta <= 0:
-            raise ValueError(f"`eta` must be a positive number, got {eta!r}")
-        if confidence not in CONFIDENCES:
-            raise ValueError(f"`confidence` must be one of {CONFIDENCES}, got {confidence!r}")
-        if objective not in _OBJECTIVES:
-            raise ValueError(f"`objective` must be one of {_OBJECTIVES}, got {objective!r}")
-        if backend not in _BACKENDS:
-            raise ValueError(f"`backend` must be one of {_BACKENDS}, got {backend!r}")
-        if k is not None and (isinstance(k, bool) or not isinstance(k, int | np.integer) or k < 0):
-            raise ValueError(f"`k` must be a non-negative integer or None, got {k!r}")
-        if k == 0 and backend == "faiss":
-            raise ValueError("`k` must be >= 1 with backend='faiss' (neighbours searched per example)")
-        if k is not None and backend == "dense":
-            raise ValueError("`k` caps the sparse graph: use backend='graph' or 'auto' with k")
-        if index not in INDEXES:
-            raise ValueError(f"`index` must be one of {INDEXES}, got {index!r}")
-        if index_params is not None and not isinstance(index_params, dict):
-            raise ValueError(f"`index_params` must be a dict or None, got {index_params!r}")
-        reserved = {"embeddings", "tau", "k", "index", "device", "max_edges", "progress"}
-        if index_params and reserved & set(index_params):
-            raise ValueError(f"`index_params` must not set {sorted(reserved & set(index_params))}")
-        if engine not in _ENGINES:
-            raise ValueError(f"`engine` must be one of {_ENGINES}, got {engine!r}")
-        if engine == "numba" and not numba_available():
-            raise ValueError("`engine` is 'numba' but numba is not installed: pip install numba")
-        self.eta = float(eta)
+        self.tau = tau
+        self.eta = eta
         self.confidence = confidence
-        self.balance = bool(balance)
+        self.balance = balance
         self.objective = objective
         self.backend = backend
-        self.k = None if k is None else int(k)
-        check_device(device)
+        self.k = k
         self.device = device
-        self.max_edges = int(max_edges)
+        self.max_edges = max_edges
         self.progress = progress
         self.index = index
-        self.index_params = dict(index_params or {})
+        self.index_params = index_params
         self.engine = engine
-        self.target_degree = None if target_degree is None else float(target_degree)
+        self.target_degree = target_degree
+        self._validate_params()
 
-    def _graph(self, embeddings: np.ndarray, tau: float) -> tuple[CSRGraph | None, str]:
-        """The sparse graph at threshold ``tau`` and the backend used, or (None, "dense")."""
-        if self.backend == "faiss":
-            graph = faiss_graph(
+    def _check_params(self) -> None:
+        if self.k is not None and self.backend == "dense":
+            why = "k caps the sparse graph: use backend='graph' or 'auto'"
+            raise ParameterError("k", self.k, f"None with backend='dense' ({why})")
+        entry = GRAPH_BACKENDS.get(self.backend)
+        if entry is not None and self.k is not None and self.k < entry.min_k:
+            allowed = f"an integer >= {entry.min_k} or None with backend={self.backend!r}"
+            raise ParameterError("k", self.k, allowed)
+        if self.engine == "numba" and not numba_available():
+            why = "numba is not installed: pip install numba"
+            raise ParameterError("engine", self.engine, f"'auto' or 'python' ({why})")
+
+    def graph_for(self, signals: Signals) -> CSRGraph | None:
+        """The graph that :meth:`select` builds on ``signals``, to build once and reuse.
+
+        Returns
+        -------
+        CSRGraph or None
+            Built at the threshold ``select`` uses (calibrated when ``target_degree`` is
+            set), in the examples' own order; None where ``select`` computes dense rows
+            instead (``backend="dense"``, or ``"auto"`` over ``max_edges``).
+        """
+        return self._build_graph(signals.embeddings, self._tau(signals.embeddings))
+
+    def select(self, signals: Signals, budget: int | float, graph: CSRGraph | None = None) -> Selection:
+        """Select ``budget`` examples, on a prebuilt ``graph`` when one is given.
+
+        Parameters
+        ----------
+        signals : Signals
+        budget : int or float
+            Count in ``[1, n]`` or fraction in ``(0, 1]``.
+        graph : CSRGraph, optional
+            From :func:`~prune4rel.neighbors.build_graph` (or :meth:`graph_for`) on
+            ``signals.embeddings`` in their own order. It must fit: ``n`` nodes, the ``tau``
+            this selection uses (the calibrated one with ``target_degree``), the selector's
+            ``k``, and its ``backend`` unless that is ``"auto"``. The selection is then the
+            one the selector makes when it builds the same graph itself.
+
+        Raises
+        ------
+        GraphMismatchError
+            When ``graph`` does not fit, or the backend is ``"dense"``.
+        """
+        return self._run(signals, budget, lambda count: self._select(signals, count, graph))
+
+    def _tau(self, embeddings: np.ndarray) -> float:
+        """The threshold of a selection on ``embeddings`` (in the examples' own order)."""
+        return resolve_tau(
+            embeddings, self.tau, self.target_degree, device=self.device, progress=self.progress
+        )
+
+    def _check_given(self, graph: CSRGraph, n: int, tau: float) -> None:
+        if self.backend == "dense":
+            raise GraphMismatchError("backend='dense' computes rows on the fly and takes no `graph`")
+        calibrated = self.target_degree is not None
+        tau_from = f" (calibrated to target_degree={self.target_degree})" if calibrated else ""
+        backend = None if self.backend == "auto" else self.backend
+        check_graph(graph, n, tau, self.k, backend=backend, tau_from=tau_from)
+
+    def _build_graph(self, embeddings: np.ndarray, tau: float) -> CSRGraph | None:
+        """The sparse graph at threshold ``tau``, or None where dense rows are used."""
+        if self.backend == "dense":
+            return None
+        backend = "graph" if self.backend == "auto" else self.backend
+        options = {"index": self.index, **(self.index_params or {})} if backend == "faiss" else {}
+        try:
+            return build_graph(
                 embeddings,
                 tau,
-                _FAISS_DEFAULT_K if self.k is None else self.k,
-                index=self.index,
+                backend=backend,
+                k=self.k,
                 device=self.device,
                 max_edges=self.max_edges,
                 progress=self.progress,
-                **self.index_params,
+                **options,
             )
-            return graph, "faiss"
-        if self.backend != "dense":
-            try:
-                graph = exact_graph(
-                    embeddings,
-                    tau,
-                    self.k,
-                    device=self.device,
-                    max_edges=self.max_edges,
-                    progress=self.progress,
-                )
-                return graph, "graph"
-            except GraphTooLargeError:
-                if self.backend == "graph":
-                    raise
-        return None, "dense"
+        except GraphTooLargeError:
+            if self.backend == "auto":
+                return None
+            raise
 
     def _confidences(self, signals: Signals) -> np.ndarray:
         """``conf(s)`` of every example, shape (n,) (subclasses change what a pick adds)."""
@@ -315,18 +378,22 @@ class Prune4ReL(Selector):
         """
         return None
 
-    def _select(self, signals: Signals, budget: int) -> Selection:
+    def _select(self, signals: Signals, budget: int, graph: CSRGraph | None = None) -> Selection:
         conf = self._confidences(signals)
-        order = self._order(signals)
         embeddings, labels = signals.embeddings, signals.labels
-        # before any re-ordering: the calibration's query draw follows the rows
-        tau = resolve_tau(
-            embeddings, self.tau, self.target_degree, device=self.device, progress=self.progress
-        )
+        tau = self._tau(embeddings)  # before any re-ordering: the calibration's draw follows the rows
+        if graph is not None:
+            self._check_given(graph, signals.n, tau)
+        else:
+            graph = self._build_graph(embeddings, tau)
+        used = "dense" if graph is None else str(graph.backend)
+        order = self._order(signals)
         if order is not None:
-            embeddings, labels = np.asarray(embeddings)[order], labels[order]
-            conf = conf[order]
-        graph, used = self._graph(embeddings, tau)
+            labels, conf = labels[order], conf[order]
+            if graph is not None:
+                graph = graph.permute(order)
+            else:
+                embeddings = np.asarray(embeddings)[order]
         result: GreedyResult
         if graph is not None and self.engine != "python" and numba_available():
             engine = "numba"

@@ -26,13 +26,14 @@ No clean label is read.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, ClassVar
 
 import numpy as np
 
 from prune4rel.selection.base import register
 from prune4rel.selection.prune4rel_selector import Prune4ReL, confidence_scores
 from prune4rel.signals import Signals
+from prune4rel.validation import Options, Rule
 
 __all__ = ["FILLS", "Prune4ReLAgree", "agreement_confidence", "given_label_probability"]
 
@@ -95,63 +96,30 @@ class Prune4ReLAgree(Prune4ReL):
 
     Parameters
     ----------
-    tau, eta, balance, objective, backend, k, device, max_edges, progress, index, index_params, engine,
-    target_degree
-        As in :class:`~prune4rel.selection.prune4rel_selector.Prune4ReL`.
-    confidence : {"max_prob", "margin"}, default "max_prob"
-        The base confidence ``c``, zeroed where the prediction disagrees with the given label.
     fill : {"given_prob", "index"}, default "given_prob"
-        Tie-break of equal greedy scores (in practice the zero-gain picks of examples whose
-        prediction disagrees with their label): larger ``p[i, y_i]`` first, then lower index;
-        or lower index only, as the published engine does.
+        Keyword only. Tie-break of equal greedy scores (in practice the zero-gain picks of
+        examples whose prediction disagrees with their label): larger ``p[i, y_i]`` first,
+        then lower index; or lower index only, as the published engine does.
+    **params
+        Every parameter of :class:`~prune4rel.selection.prune4rel_selector.Prune4ReL`, with
+        its rules; ``confidence`` is the base confidence ``c``, zeroed where the prediction
+        disagrees with the given label.
 
     Notes
     -----
-    ``select`` returns the same fields as Prune4ReL's; ``extras["confidence"]`` is the
-    ``conf`` used (shape (n,)). The tie-break runs the unchanged greedy engine on the examples
-    re-ordered by ``(-p[i, y_i], i)``; the similarity graph is then built on the re-ordered
-    embeddings (the same edges; similarities may differ in the last float32 bit).
+    ``select`` returns the same fields as Prune4ReL's and takes the same prebuilt ``graph``
+    (in the examples' own order); ``extras["confidence"]`` is the ``conf`` used (shape
+    (n,)). The tie-break runs the unchanged greedy engine on the examples re-ordered by
+    ``(-p[i, y_i], i)``: the graph is built in the examples' own order and its nodes renamed
+    (:meth:`~prune4rel.neighbors.CSRGraph.permute`), so a graph built once serves both
+    selectors. Dense rows are computed on the re-ordered embeddings.
     """
 
-    def __init__(
-        self,
-        tau: float = 0.975,
-        eta: float = 1.0,
-        confidence: str = "max_prob",
-        balance: bool = True,
-        objective: str = "published",
-        backend: str = "auto",
-        k: int | None = None,
-        device: str = "cpu",
-        max_edges: int = 400_000_000,
-        fill: str = "given_prob",
-        progress: bool = False,
-        index: str = "ivf",
-        index_params: dict[str, Any] | None = None,
-        engine: str = "auto",
-        target_degree: float | None = None,
-    ) -> None:
-        if isinstance(eta, bool) or not isinstance(eta, int | float):
-            raise ValueError(f"`eta` must be a positive number, got {eta!r}")
-        if fill not in FILLS:
-            raise ValueError(f"`fill` must be one of {FILLS}, got {fill!r}")
-        super().__init__(
-            tau=tau,
-            eta=eta,
-            confidence=confidence,
-            balance=balance,
-            objective=objective,
-            backend=backend,
-            k=k,
-            device=device,
-            max_edges=max_edges,
-            progress=progress,
-            index=index,
-            index_params=index_params,
-            engine=engine,
-            target_degree=target_degree,
-        )
+    param_rules: ClassVar[dict[str, Rule]] = {**Prune4ReL.param_rules, "fill": Options(*FILLS)}
+
+    def __init__(self, *, fill: str = "given_prob", **params: Any) -> None:
         self.fill = fill
+        super().__init__(**params)
 
     def _confidences(self, signals: Signals) -> np.ndarray:
         return agreement_confidence(signals.probs, signals.labels, self.confidence)

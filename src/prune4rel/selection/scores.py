@@ -15,17 +15,15 @@ code can reuse them; each takes arrays, not :class:`~prune4rel.signals.Signals`.
 
 from __future__ import annotations
 
+from typing import ClassVar
+
 import numpy as np
 from scipy.special import entr
 
-from prune4rel.selection._common import (
-    ScoreSelector,
-    check_bool,
-    check_choice,
-    check_seed,
-)
+from prune4rel.selection._common import SEED, ScoreSelector
 from prune4rel.selection.base import register
 from prune4rel.signals import Signals
+from prune4rel.validation import Boolean, Options, Rule
 
 __all__ = [
     "AUM",
@@ -165,10 +163,15 @@ class SmallLoss(ScoreSelector):
     """
 
     keep = "lowest"
+    param_rules: ClassVar[dict[str, Rule]] = {
+        "loss": Options("auto", "history", "probs"),
+        "balance": Boolean(),
+    }
 
     def __init__(self, loss: str = "auto", balance: bool = False) -> None:
-        self.loss = check_choice("loss", loss, ("auto", "history", "probs"))
-        self.balance = check_bool("balance", balance)
+        self.loss = loss
+        self.balance = balance
+        self._validate_params()
 
     def needed_signals(self) -> tuple[str, ...]:
         return ("losses",) if self.loss == "history" else ()
@@ -202,9 +205,6 @@ class LeastConfidence(ScoreSelector):
 
     keep = "highest"
 
-    def __init__(self, balance: bool = False) -> None:
-        self.balance = check_bool("balance", balance)
-
     def scores(self, signals: Signals) -> np.ndarray:
         return least_confidence_scores(signals.probs)
 
@@ -224,9 +224,6 @@ class Margin(ScoreSelector):
 
     keep = "lowest"
 
-    def __init__(self, balance: bool = False) -> None:
-        self.balance = check_bool("balance", balance)
-
     def scores(self, signals: Signals) -> np.ndarray:
         return margin_scores(signals.probs)
 
@@ -244,9 +241,6 @@ class Entropy(ScoreSelector):
     """
 
     keep = "highest"
-
-    def __init__(self, balance: bool = False) -> None:
-        self.balance = check_bool("balance", balance)
 
     def scores(self, signals: Signals) -> np.ndarray:
         return entropy_scores(signals.probs)
@@ -268,9 +262,6 @@ class EL2N(ScoreSelector):
     """
 
     keep = "highest"
-
-    def __init__(self, balance: bool = False) -> None:
-        self.balance = check_bool("balance", balance)
 
     def scores(self, signals: Signals) -> np.ndarray:
         return el2n_scores(signals.probs, signals.labels)
@@ -296,9 +287,6 @@ class GraNd(ScoreSelector):
 
     keep = "highest"
 
-    def __init__(self, balance: bool = False) -> None:
-        self.balance = check_bool("balance", balance)
-
     def scores(self, signals: Signals) -> np.ndarray:
         return grand_scores(signals.probs, signals.labels, signals.embeddings)
 
@@ -323,10 +311,12 @@ class Forgetting(ScoreSelector):
 
     keep = "highest"
     required_signals = ("correct",)
+    param_rules: ClassVar[dict[str, Rule]] = {"seed": SEED, "balance": Boolean()}
 
     def __init__(self, seed: int = 0, balance: bool = False) -> None:
-        self.seed = check_seed(seed)
-        self.balance = check_bool("balance", balance)
+        self.seed = seed
+        self.balance = balance
+        self._validate_params()
 
     def tiebreak(self, n: int) -> np.ndarray:
         return np.random.default_rng(self.seed).permutation(n)
@@ -353,9 +343,6 @@ class AUM(ScoreSelector):
 
     keep = "highest"
     required_signals = ("margins",)
-
-    def __init__(self, balance: bool = False) -> None:
-        self.balance = check_bool("balance", balance)
 
     def scores(self, signals: Signals) -> np.ndarray:
         assert signals.margins is not None  # checked by check_signals
