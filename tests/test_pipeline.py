@@ -25,6 +25,7 @@ from prune4rel.pipeline import (
     resolve_device,
     run_experiment,
 )
+from prune4rel.selection import get_selector
 from prune4rel.signals import Signals
 
 EPOCHS = 4
@@ -480,3 +481,34 @@ def test_cli_run_on_digits(tmp_path):
     bad = CliRunner().invoke(main, [*args[:-3], "--set", "train.params.lr=-1", "--out", str(other)])
     assert bad.exit_code != 0 and bad.output.startswith("Error: `train.params` (learner 'elr')")
     assert len(bad.output.strip().splitlines()) == 1 and not other.exists()
+
+
+def test_one_neighbour_graph_serves_every_graph_selection_of_a_run(arrays_path, tmp_path, monkeypatch):
+    import prune4rel.selection.prune4rel_selector as selector_module
+
+    backends = []
+    build = selector_module.build_graph
+
+    def counting(*args, **kwargs):
+        backends.append(kwargs.get("backend"))
+        return build(*args, **kwargs)
+
+    monkeypatch.setattr(selector_module, "build_graph", counting)
+    config = tiny_config(
+        arrays_path, methods=["prune4rel", "prune4rel_agree", "uniform"], fractions=[0.2, 0.4], epochs=1
+    )
+    run = tmp_path / "run"
+    run_experiment(config, run, progress=False)
+    assert backends == ["graph"]  # four graph selections, one build
+    signals = Signals.load(run / "signals.npz")
+    monkeypatch.setattr(selector_module, "build_graph", build)
+    records = []
+    for fraction in (0.2, 0.4):
+        for method in ("prune4rel", "prune4rel_agree"):
+            alone = get_selector(method).select(signals, fraction).indices  # its own graph
+            assert np.array_equal(np.load(run / f"subset_{method}_{fraction}.npy"), alone)
+            records.append(json.loads((run / f"subset_{method}_{fraction}.json").read_text()))
+    assert [r["graph_reused"] for r in records] == [False, True, True, True]
+    assert records[0]["graph_seconds"] > 0 and all(r["graph_seconds"] == 0 for r in records[1:])
+    uniform = json.loads((run / "subset_uniform_0.2.json").read_text())
+    assert "graph_reused" not in uniform

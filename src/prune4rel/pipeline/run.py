@@ -21,6 +21,7 @@ from prune4rel.pipeline.checkpoints import read_json
 from prune4rel.pipeline.checks import check_config
 from prune4rel.pipeline.run_dir import prepare_run_dir
 from prune4rel.pipeline.stages import (
+    GraphCache,
     full_subset_stage,
     selection_stage,
     selector_params,
@@ -133,12 +134,13 @@ def run_experiment(
 
     results = []
     bar = tqdm(jobs, desc="prune4rel run", disable=not progress, unit="subset")
+    graphs = GraphCache(signals) if signals is not None else None
     for method, fraction in bar:
         bar.set_postfix(method=method, fraction=fraction, refresh=True)
         tag = f"{method}_{fraction_tag(fraction)}"
         results.append(_run_job(
             dataset, signals, config, device, out, tag, method, fraction, warmup_hash, warmup_seconds,
-            resume, progress, callbacks,
+            resume, progress, callbacks, graphs,
         ))
     return {"run_dir": str(out), "signals": str(signals_path) if signals is not None else None,
             "results": results}
@@ -147,7 +149,7 @@ def run_experiment(
 def _run_job(
     dataset: NoisyDataset, signals: Signals | None, config: RunConfig, device: torch.device, out: Path,
     tag: str, method: str, fraction: float, warmup_hash: str, warmup_seconds: float | None,
-    resume: bool, progress: bool, callbacks: Sequence[Callback],
+    resume: bool, progress: bool, callbacks: Sequence[Callback], graphs: GraphCache | None,
 ) -> dict[str, Any]:
     """Selection, training and result of one (method, fraction)."""
     subset_paths = (out / f"subset_{tag}.npy", out / f"subset_{tag}.json")
@@ -161,9 +163,9 @@ def _run_job(
         params = selector_params(method, config.selection.params.get(method, {}), config.seed)
         select_hash = digest("select", warmup_hash, method, params, fraction)
         subset, meta = selection_stage(
-            signals, method, params, fraction, device, subset_paths, select_hash, resume, progress,
+            signals, method, params, fraction, device, subset_paths, select_hash, resume, progress, graphs,
         )
-        select_seconds = float(meta["seconds"])
+        select_seconds = float(meta["seconds"]) + float(meta.get("graph_seconds", 0.0))
         params = meta.get("resolved_params", params)
     train_hash = digest("train", select_hash, index_digest(subset), asdict(config.train), config.seed)
     result_path = out / f"result_{tag}.json"

@@ -7,7 +7,8 @@ from their per-epoch checkpoints (:mod:`prune4rel.pipeline.checkpoints`).
 
 from __future__ import annotations
 
-import inspect
+import json
+import time
 from collections.abc import Mapping, Sequence
 from functools import partial
 from pathlib import Path
@@ -21,6 +22,7 @@ from prune4rel.config import TrainConfig, WarmupConfig, to_plain
 from prune4rel.data import NoisyDataset
 from prune4rel.learners import Callback, EpochRecorder, Learner, get_learner
 from prune4rel.metrics import index_digest, noise_rate
+from prune4rel.neighbors import CSRGraph
 from prune4rel.pipeline.checkpoints import (
     EpochLog,
     UnusableCheckpoint,
@@ -29,11 +31,13 @@ from prune4rel.pipeline.checkpoints import (
     resumable,
     warn_redo,
 )
-from prune4rel.selection import get_selector, selector_class
+from prune4rel.selection import Prune4ReL, get_selector, selector_class
 from prune4rel.signals import Signals, SignalsFileError
 from prune4rel.warmup import warmup as run_warmup_training
 
-__all__ = ["full_subset_stage", "selection_stage", "selector_params", "training_stage", "warmup_stage"]
+__all__ = [
+    "GraphCache", "full_subset_stage", "selection_stage", "selector_params", "training_stage", "warmup_stage",
+]
 
 
 def _learner(name: str, model: str, params: Mapping[str, Any], device: torch.device, seed: int) -> Learner:
@@ -92,18 +96,39 @@ def warmup_stage(
 
 def selector_params(method: str, user: Mapping[str, Any], seed: int) -> dict[str, Any]:
     """The selector's parameters as hashed and recorded: the user's, plus the run's seed."""
-    accepted = set(inspect.signature(selector_class(method).__init__).parameters) - {"self"}
     params = {k: v for k, v in user.items() if k != "progress"}
-    if "seed" in accepted and "seed" not in params:
+    if "seed" in selector_class(method).param_rules and "seed" not in params:
         params["seed"] = seed
     return params
 
 
+class GraphCache:
+    """The neighbour graphs of one warm-up's Signals, each built once and shared by every
+    graph selector (Prune4ReL and its variants) whose :meth:`~Prune4ReL.graph_settings` match:
+    a grid over fractions and selectors builds one graph instead of one per selection."""
+
+    def __init__(self, signals: Signals) -> None:
+        self.signals = signals
+        self._graphs: dict[str, CSRGraph | None] = {}
+
+    def lookup(self, selector: Prune4ReL) -> tuple[CSRGraph | None, dict[str, Any]]:
+        """The graph ``selector`` would build (None where it computes dense rows) and what to
+        record about it: ``graph_seconds`` spent building it for this selection (0 when
+        reused) and ``graph_reused``."""
+        key = json.dumps(selector.graph_settings(), sort_keys=True, default=str)
+        if key in self._graphs:
+            return self._graphs[key], {"graph_seconds": 0.0, "graph_reused": True}
+        start = time.perf_counter()
+        graph = self._graphs[key] = selector.graph_for(self.signals)
+        return graph, {"graph_seconds": round(time.perf_counter() - start, 4), "graph_reused": False}
+
+
 def selection_stage(
     signals: Signals, method: str, params: dict[str, Any], fraction: float, device: torch.device,
-    paths: tuple[Path, Path], stage_hash: str, resume: bool, progress: bool,
+    paths: tuple[Path, Path], stage_hash: str, resume: bool, progress: bool, graphs: GraphCache | None = None,
 ) -> tuple[np.ndarray, dict[str, Any]]:
-    """Select (or reuse the subset files when they carry ``stage_hash``)."""
+    """Select (or reuse the subset files when they carry ``stage_hash``), on a graph from
+    ``graphs`` when the selector builds one."""
     npy, meta_path = paths
     if resume:
         meta = read_json(meta_path)
@@ -117,13 +142,18 @@ def selection_stage(
                 if same and indices.shape == (meta.get("subset_size"),):
                     return indices.astype(np.int64), meta
                 warn_redo(npy, "does not match its .json record")
-    accepted = set(inspect.signature(selector_class(method).__init__).parameters)
-    ctor = dict(params)
-    if "device" in accepted and "device" not in ctor:
-        ctor["device"] = str(device)
-    if "progress" in accepted:
-        ctor["progress"] = progress
-    selection = get_selector(method, **ctor).select(signals, fraction)
+    selector = get_selector(method, **params)
+    run_settings = {"device": str(device), "progress": progress}
+    selector.set_params(**{
+        k: v for k, v in run_settings.items()
+        if k in selector.param_rules and (k == "progress" or k not in params)
+    })
+    graph_info: dict[str, Any] = {}
+    if graphs is not None and isinstance(selector, Prune4ReL):
+        graph, graph_info = graphs.lookup(selector)
+        selection = selector.select(signals, fraction, graph=graph)
+    else:
+        selection = selector.select(signals, fraction)
     indices = np.asarray(selection.indices, dtype=np.int64)
     meta = {
         "config_hash": stage_hash, "method": method, "params": params, "fraction": fraction,
@@ -135,6 +165,7 @@ def selection_stage(
         "selection_info": {
             k: np.asarray(v).item() for k, v in selection.extras.items() if np.ndim(v) == 0
         },
+        **graph_info,
     }
     atomic_save_npy(npy, indices)
     atomic_write_json(meta_path, meta)

@@ -297,6 +297,12 @@ class Prune4ReL(Selector):
             why = "numba is not installed: pip install numba"
             raise ParameterError("engine", self.engine, f"'auto' or 'python' ({why})")
 
+    def graph_settings(self) -> dict[str, Any]:
+        """The parameters that decide :meth:`graph_for`'s graph: selectors with equal settings
+        can share one graph (the pipeline builds it once per warm-up)."""
+        keys = ("tau", "target_degree", "backend", "k", "device", "max_edges", "index", "index_params")
+        return {key: getattr(self, key) for key in keys}
+
     def graph_for(self, signals: Signals) -> CSRGraph | None:
         """The graph that :meth:`select` builds on ``signals``, to build once and reuse.
 
