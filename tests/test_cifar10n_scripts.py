@@ -1,4 +1,5 @@
-"""The CIFAR-10N benchmark scripts' helpers: grid configs, saved re-labels, AUROC and bins."""
+"""The CIFAR-10N benchmark scripts' helpers: grid configs, saved re-labels, AUROC and bins, and the
+GPU protocol's plan and a CPU run of it on a tiny slice."""
 
 from __future__ import annotations
 
@@ -9,6 +10,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+import torch
 
 from prune4rel.pipeline import RunConfig, run_experiment
 
@@ -118,3 +120,68 @@ def test_grid_configs_are_valid(protocol, learner, tmp_path):
     assert config.warmup.learner == ("ce" if learner == "dividemix" else learner)
     assert config.train.model == ("preact_resnet18" if protocol == "paper" else "small_cnn")
     assert config.train.epochs == (300 if protocol == "paper" else 6)
+
+
+paper_gpu = load_script("paper_gpu")
+
+
+def test_forward_macs_by_hand():
+    model = torch.nn.Sequential(torch.nn.Conv2d(3, 4, 3, padding=1), torch.nn.Flatten(),
+                                torch.nn.Linear(4 * 32 * 32, 10))
+    assert paper_gpu.forward_macs(model) == 32 * 32 * 4 * 3 * 3 * 3 + 4 * 32 * 32 * 10
+
+
+def test_paper_gpu_plan_fills_the_budget_and_no_more():
+    rates = paper_gpu.measured_rates()
+    assert rates["sop"] == pytest.approx(7_200_000 / 225.63, rel=1e-3)
+    for name, runs in (("paper", 1), ("fast", 2)):
+        preset = paper_gpu.make_preset(name, "cuda", None, None)
+        assert ("channels_last" in preset.params) == paper_gpu.channels_last_supported()
+        assert preset.params["amp"] is True and len(preset.noise) == runs
+        plan = paper_gpu.make_plan(preset, rates)
+        usable = paper_gpu.BUDGET_S * (1 - paper_gpu.MARGIN)
+        assert plan.total_s <= usable
+        assert paper_gpu.make_plan(preset, rates, epochs=plan.epochs + 1,
+                                   warmup_epochs=plan.warmup_epochs).total_s > usable
+        if plan.warmup_epochs < paper_gpu.MAX_WARMUP_EPOCHS:
+            assert paper_gpu.make_plan(preset, rates, epochs=plan.epochs,
+                                       warmup_epochs=plan.warmup_epochs + 1).total_s > usable
+        trained = sum(e for stage, e, _ in plan.stages if stage.startswith("train"))
+        assert trained == runs * plan.epochs * 400_000
+    paper = paper_gpu.make_plan(paper_gpu.make_preset("paper", "cuda", None, None), rates)
+    assert paper.model == "preact_resnet18" and paper.macs == pytest.approx(0.555e9, rel=0.01)
+
+
+@pytest.mark.realdata
+@pytest.mark.parametrize("preset", ["paper", "fast"])
+def test_paper_gpu_cpu_run_goes_through_every_stage_and_resumes(preset, shared_data, tmp_path, capsys):
+    argv = ["--preset", preset, "--device", "cpu", "--data", str(shared_data), "--train-subset", "120",
+            "--test-subset", "40", "--warmup-epochs", "1", "--epochs", "1", "--width", "8", "--threads", "1",
+            "--out", str(tmp_path)]
+    paper_gpu.main([*argv, "--budget-s", "1"])  # the deadline stops the warm-up after its epoch
+    log = json.loads((tmp_path / "paper_gpu_log.json").read_text())
+    assert log["stopped"] and not log["runs"]
+    assert not list(tmp_path.glob("*/result_*.json"))
+    paper_gpu.main(argv)
+    log = json.loads((tmp_path / "paper_gpu_log.json").read_text())
+    noise = ["worst"] if preset == "paper" else ["random1", "aggre"]
+    assert log["stopped"] is None and [r["run_dir"] for r in log["runs"]] == [
+        str(tmp_path / f"{n}_sopplus_seed0") for n in noise]
+    for n in noise:
+        run_dir = tmp_path / f"{n}_sopplus_seed0"
+        results = sorted(run_dir.glob("result_*.json"))
+        assert len(results) == 16
+        for path in results:
+            r = json.loads(path.read_text())
+            assert r["epochs"] == 1 and r["warmup_epochs"] == 1 and r["n_train"] == 120
+            assert r["learner_params"]["model"] == ("preact_resnet18" if preset == "paper" else "airbench")
+            meta = json.loads((run_dir / f"subset_{r['method']}_{r['fraction']}.json").read_text())
+            assert (run_dir / f"relabel_{meta['indices']}.npy").is_file()
+    report = (tmp_path / "report.md").read_text()
+    assert all(m in report for m in paper_gpu.METHODS)
+    assert (tmp_path / "accuracy.png").stat().st_size > 0
+    before = {p: p.stat().st_mtime_ns for p in tmp_path.glob("*/result_*.json")}
+    capsys.readouterr()
+    paper_gpu.main(argv)  # everything is done: nothing is trained again
+    assert "  fit " not in capsys.readouterr().out
+    assert {p: p.stat().st_mtime_ns for p in tmp_path.glob("*/result_*.json")} == before
