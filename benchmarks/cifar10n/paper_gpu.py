@@ -89,7 +89,6 @@ from __future__ import annotations
 
 import argparse
 import functools
-import inspect
 import json
 import math
 import statistics
@@ -157,8 +156,8 @@ class Preset:
 
 
 def channels_last_supported() -> bool:
-    """Whether the learners take a ``channels_last`` parameter (they do not at present)."""
-    return "channels_last" in inspect.signature(Learner.__init__).parameters
+    """Whether the learners declare a ``channels_last`` parameter."""
+    return "channels_last" in Learner.param_rules
 
 
 def make_preset(name: str, device: str, threads: int | None, width: int | None) -> Preset:
