@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import warnings
+
 import numpy as np
 import pytest
 import torch
@@ -246,11 +248,23 @@ def test_progress_bar_and_integer_or_half_inputs(capsys):
     np.testing.assert_array_equal(half.indices, graph.indices)
 
 
-def test_arrays_are_copied_to_the_device_chunk_by_chunk():
+def test_arrays_are_copied_to_the_device_chunk_by_chunk(tmp_path):
     emb = np.random.default_rng(0).normal(size=(37, 3)).astype(np.float16)
-    out = backend._on_device(emb, torch.device("cpu"), chunk=8)
+    np.save(tmp_path / "emb.npy", emb)
+    mapped = np.load(tmp_path / "emb.npy", mmap_mode="r")
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # torch warns about read-only arrays
+        out = backend._on_device(mapped, torch.device("cpu"), chunk=8)
     assert out.dtype == torch.float16 and torch.equal(out, torch.from_numpy(emb))
     assert backend._on_device(np.arange(6).reshape(3, 2), torch.device("cpu")).dtype == torch.float64
+
+
+def test_a_memory_map_gives_the_graph_of_the_array(tmp_path):
+    emb = near_threshold_embeddings(11, 300, 5, 0.9, near=20)
+    np.save(tmp_path / "emb.npy", emb)
+    mapped = torch_graph(np.load(tmp_path / "emb.npy", mmap_mode="r"), 0.9, block_rows=64)
+    np.testing.assert_array_equal(mapped.indices, torch_graph(emb, 0.9).indices)
+    assert_exact(mapped, emb, 0.9)
 
 
 def test_full_precision_matmul_restores_the_settings():

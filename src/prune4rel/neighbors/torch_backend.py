@@ -185,7 +185,7 @@ def _on_device(embeddings: np.ndarray | torch.Tensor, dev: torch.device, chunk: 
     dtype = embeddings.dtype if floating else np.dtype(np.float64)
     out = torch.empty(embeddings.shape, dtype=getattr(torch, dtype.name), device=dev)
     for lo in range(0, embeddings.shape[0], chunk):
-        out[lo : lo + chunk] = torch.from_numpy(np.ascontiguousarray(embeddings[lo : lo + chunk], dtype))
+        out[lo : lo + chunk] = torch.from_numpy(np.array(embeddings[lo : lo + chunk], dtype))  # writable
     return out
 
 
