@@ -13,7 +13,13 @@ from oracle import similarity_matrix
 
 from prune4rel.neighbors import GraphTooLargeError, cosine_margin, exact_graph, torch_graph
 from prune4rel.neighbors import torch_backend as backend
-from prune4rel.neighbors.torch_backend import full_precision_matmul, product_margin, torch_unit_rows
+from prune4rel.neighbors.similarity import assemble_graph
+from prune4rel.neighbors.torch_backend import (
+    device_csr,
+    full_precision_matmul,
+    product_margin,
+    torch_unit_rows,
+)
 
 DTYPES = ["float16", "bfloat16", "float32"]
 UNIT_ROUNDOFF = {"float16": 2.0**-11, "bfloat16": 2.0**-8, "float32": 2.0**-24}
@@ -121,6 +127,29 @@ def test_a_tensor_takes_the_torch_path_and_gives_the_same_graph(seed, n, dim, ta
     np.testing.assert_array_equal(tensor.indices, host.indices)
     # float64 sums in torch's order: the float32 similarities agree to the last bit but one
     assert np.all(np.abs(tensor.sims - host.sims) <= np.spacing(host.sims))
+
+
+@settings(max_examples=80, deadline=None)
+@given(
+    seed=st.integers(0, 10**6),
+    n=st.integers(1, 40),
+    share=st.floats(0.0, 1.0),
+    levels=st.integers(1, 6),
+    k=st.one_of(st.none(), st.integers(0, 6)),
+)
+def test_device_csr_is_assemble_graph(seed, n, share, levels, k):
+    """Sorting on the device gives assemble_graph's CSR, ties in similarity included."""
+    rng = np.random.default_rng(seed)
+    rows, cols = np.triu_indices(n, 1)
+    keep = rng.random(rows.size) < share
+    rows, cols = rows[keep].astype(np.int32), cols[keep].astype(np.int32)
+    sims = rng.integers(0, levels, rows.size) / levels * 0.1 + 0.9  # few values: many ties
+    want = assemble_graph(n, rows, cols, sims, 0.9, k)
+    got = device_csr(n, torch.from_numpy(rows), torch.from_numpy(cols), torch.from_numpy(sims), 0.9, k)
+    for name in ("indptr", "indices", "sims"):
+        np.testing.assert_array_equal(getattr(got, name), getattr(want, name))
+        assert getattr(got, name).dtype == getattr(want, name).dtype
+    assert (got.tau, got.symmetric) == (want.tau, want.symmetric)
 
 
 def test_candidates_in_slabs_give_the_same_graph(monkeypatch):
