@@ -50,7 +50,8 @@ def product_margin(dim: int, dtype: str) -> float:
     ``â``, ``b̂`` their stored copies, rounded float64 -> float32 -> ``dtype``:
     ``â_i = a_i (1 + δ_i) + η_i`` with ``|δ_i| <= e = u + u32 + u u32`` (``e = u32`` for
     float32; ``u`` = 2**-11 float16, 2**-8 bfloat16, 2**-24 float32) and ``|η_i| <= w``
-    (underflow). By Cauchy-Schwarz (``Σ|a_i b_i| <= s²``, ``Σ|a_i| <= s √d``)::
+    (half the smallest subnormal: gradual underflow, as IEEE conversions give). By
+    Cauchy-Schwarz (``Σ|a_i b_i| <= s²``, ``Σ|a_i| <= s √d``)::
 
         |â·b̂ - a·b| <= (2e + e²) s² + 2 (1 + e) w s √d + d w²                 (inputs)
 
@@ -60,11 +61,13 @@ def product_margin(dim: int, dtype: str) -> float:
     and sums); ``v = 2**-22`` for half inputs, whose products are exact in float32 but whose
     tensor-core accumulation aligns and truncates the ``k + 1`` terms of each block FMA
     (error below ``(k + 2) 2**-23 S`` per block of ``k >= 2`` products, Fasi et al. 2021).
-    The float64 reference is itself within ``(d + 2) 2**-53 s²`` of ``a·b`` and the decision
-    ``0.5 + 0.5 cos > tau`` moves the threshold ``2 tau - 1`` by at most ``2**-52``; the
-    bound adds ``(d + 4) 2**-52`` for both. About 1.5e-3 for float16 at d = 2048, 8.3e-3
-    for bfloat16, 1.2e-4 for float32 (:func:`~prune4rel.neighbors.cosine_margin` is the
-    float32 bound with round-to-nearest sums).
+    Either float64 reference (``refine_pairs``' dot of the unit rows, or the device's dot
+    of the raw rows over the product of the same norms) is within ``(d + 5) 2**-53 s²`` of
+    ``a·b``, and the decision ``0.5 + 0.5 cos > tau`` moves the threshold ``2 tau - 1`` by
+    at most ``2**-52``: the bound adds ``(d + 4) 2**-52`` for both. About 1.5e-3 for
+    float16 at d = 2048, 8.3e-3 for bfloat16, 1.2e-4 for float32
+    (:func:`~prune4rel.neighbors.cosine_margin` is the float32 bound with round-to-nearest
+    sums).
 
     Rounding the float32 product to ``dtype`` on output needs no term: rounding is
     monotone, so comparing the rounded product with the rounded threshold (``>=``) keeps
@@ -179,13 +182,15 @@ def _host_csr(
 
 
 def _device_path(src: torch.Tensor, dtype: torch.dtype, tau: float) -> _Path:
-    """The same steps in torch on the device of ``src`` (float64 sums in torch's order)."""
+    """The same steps in torch on the device of ``src``.
+
+    The float64 cosine is the raw rows' dot product over the product of their norms (two
+    fewer passes over the gathered rows than dividing each row first).
+    """
     unit, norms = torch_unit_rows(src, dtype)
 
     def rescore(r: torch.Tensor, c: torch.Tensor) -> _Pairs:
-        a = src[r].double() / norms[r, None]
-        b = src[c].double() / norms[c, None]
-        cos = torch.einsum("ij,ij->i", a, b)
+        cos = torch.einsum("ij,ij->i", src[r].double(), src[c].double()) / (norms[r] * norms[c])
         keep = 0.5 + 0.5 * cos > tau
         return r[keep], c[keep], cos[keep]
 
@@ -256,15 +261,17 @@ def _tile_shape(
     """Tile rows and columns, candidates held at once, candidates decided per batch.
 
     On CUDA (sizes from the free memory) a tile (product and mask, ``itemsize + 1`` bytes an
-    entry) gets a quarter of the free memory, the candidate ids of a tile (16 bytes each) a
-    sixteenth and a batch of float64 decisions (two float64 rows a pair) an eighth.
+    entry, at most 2**30 entries: ``nonzero`` counts in int32 on some versions) gets a
+    quarter of the free memory, the candidate ids of a tile (16 bytes each) a sixteenth and
+    a batch of float64 decisions (gathered rows in float32 and float64, ``24 d`` bytes a
+    pair) an eighth.
     """
     if dev.type == "cuda":
         free = int(torch.cuda.mem_get_info(dev)[0])
         rows = min(n, 16384) if block_rows is None else block_rows
-        fit = int(min(max(free // 4 // (max(rows, 1) * (itemsize + 1)), 1024), 131072))
+        fit = int(min(max(free // 4 // (max(rows, 1) * (itemsize + 1)), 1024), 2**30 // max(rows, 1)))
         cols = fit if block_cols is None else block_cols
-        hold, batch = free // 16 // 16, free // 8 // (16 * d + 64)
+        hold, batch = free // 16 // 16, free // 8 // (24 * d + 64)
     else:
         rows = 2048 if block_rows is None else block_rows
         cols = 16384 if block_cols is None else block_cols
@@ -326,7 +333,7 @@ def torch_graph(
         a band 5.6 times narrower than bfloat16's), float32 on the CPU.
     block_rows, block_cols : int, optional
         Tile shape. Default: 2048 x 16384 on the CPU; on CUDA 16,384 rows and as many
-        columns (at most 131,072) as a quarter of the free memory holds.
+        columns (at most 65,536) as a quarter of the free memory holds.
     max_edges : int
         Refuse (:class:`GraphTooLargeError`, a ValueError) to build a graph with more
         directed edges than this.
@@ -345,8 +352,8 @@ def torch_graph(
     decided in float64. The edges are those of :func:`exact_graph`. A numpy array on the
     CPU is normalised and decided by the same numpy code as :func:`exact_graph` (identical
     edges and float64 values); a tensor or a CUDA device does the same steps in torch on
-    the device, whose float64 sums may differ in the last bit (an edge could differ only
-    where ``0.5 + 0.5 cos`` equals ``tau`` to float64 precision).
+    the device, whose float64 cosines may differ in the last bits (an edge could differ
+    only where ``0.5 + 0.5 cos`` equals ``tau`` to float64 precision).
 
     Edges: on the CPU the kept pairs are assembled by ``assemble_graph`` (as in
     :func:`exact_graph`); on CUDA they stay on the device and :func:`device_csr` sorts them
