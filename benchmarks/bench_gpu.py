@@ -33,10 +33,11 @@ Expected figures (sizing, H100 SXM; an H200 is ~1.2x faster on the products):
   gathered rows each (16 KB float32 read, ~64 KB of float64 temporaries): ~4 TB, ~1.2 s.
 * edges: ~8e7 directed edges sorted on the GPU (``device_csr``, well under a second), 0.6 GB
   copied to the host (~0.1 s) and wrapped as CSR there (~0.5 s).
-* greedy: ~19 us a pick measured on one shared 2-core EPYC core (64k picks on a 320k-row,
-  2e7-edge graph: 1.2 s); 256k picks at 20%: ~5 s there, 3-5 s on a GPU host's core.
+* greedy (one host core): on this planted-groups graph at full size (8.6e7 directed edges,
+  built on the CPU from the groups), 9.0 s at 20% and 16.2 s at 40% on a shared, loaded
+  2-core EPYC (~35 us a pick); a GPU host's core should take 4-7 s at 20%.
 
-So ~8-10 s for the graph and ~12-15 s for the whole selection at 1.28M x 2048, 20% (target:
+So ~8-10 s for the graph and ~13-20 s for the whole selection at 1.28M x 2048, 20% (target:
 30 s); at 50k x 512 ~0.05 s of products and ~0.15 s of greedy (target: 0.5 s). Peak GPU memory
 ~30 GB (10.5 GB embeddings, 5.2 GB float16 unit rows, a 3.2 GB tile, batches of float64
 decisions up to an eighth of the free memory, sorting the edges).

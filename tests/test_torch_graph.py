@@ -38,7 +38,7 @@ def near_threshold_embeddings(seed: int, n: int, dim: int, tau: float, near: int
             side = rng.normal(size=dim)
             side -= (side @ base) * base
             side /= np.linalg.norm(side)
-            cos = 2.0 * tau - 1.0 + rng.choice([-1.0, 1.0]) * rng.uniform(1e-10, 2e-7)
+            cos = 2.0 * tau - 1.0 + rng.choice([-1.0, 1.0]) * rng.uniform(1e-10, 1e-7)
             emb[j] = rng.uniform(0.5, 2.0) * (cos * base + np.sqrt(1.0 - cos * cos) * side)
     emb[rng.random(n) < 0.1] = 0.0
     return emb if rng.random() < 0.5 else emb.astype(np.float32)
