@@ -311,6 +311,22 @@ def test_full_precision_matmul_restores_the_settings():
     assert matmul.allow_fp16_reduced_precision_reduction == before[1]
 
 
+def test_cuda_tile_shape_follows_the_free_memory(monkeypatch):
+    """The CUDA sizing decisions, on any machine: free memory is all they read."""
+    cuda = torch.device("cuda")
+    monkeypatch.setattr(torch.cuda, "mem_get_info", lambda dev=None: (64 * 2**30, 80 * 2**30))
+    rows, cols, hold, batch = backend._tile_shape(1_281_167, 2048, cuda, 2, None, None)
+    assert (rows, cols) == (16384, 65536)  # 2**30 entries: the nonzero cap binds first
+    assert hold == 64 * 2**30 // 256 and batch == 64 * 2**30 // 8 // (24 * 2048 + 64)
+    monkeypatch.setattr(torch.cuda, "mem_get_info", lambda dev=None: (2**30, 80 * 2**30))
+    rows, cols, hold, batch = backend._tile_shape(50_000, 512, cuda, 2, None, None)
+    assert rows == 16384 and cols == 2**30 // 4 // (16384 * 3)  # a quarter of 1 GiB
+    assert backend._tile_shape(100, 8, cuda, 2, None, None)[:2] == (100, 100)
+    assert backend._tile_shape(100, 8, cuda, 2, 7, 9)[:2] == (7, 9)
+    monkeypatch.setattr(torch.cuda, "mem_get_info", lambda dev=None: (2**20, 80 * 2**30))
+    assert backend._tile_shape(10**6, 2048, cuda, 2, None, None)[1:] == (1024, 4096, 1024)
+
+
 def test_inputs_are_left_untouched():
     emb = np.random.default_rng(0).normal(size=(30, 4))
     copy = emb.copy()

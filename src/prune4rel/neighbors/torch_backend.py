@@ -269,7 +269,7 @@ def _tile_shape(
     if dev.type == "cuda":
         free = int(torch.cuda.mem_get_info(dev)[0])
         rows = min(n, 16384) if block_rows is None else block_rows
-        fit = int(min(max(free // 4 // (max(rows, 1) * (itemsize + 1)), 1024), 2**30 // max(rows, 1)))
+        fit = int(min(max(free // 4 // (max(rows, 1) * (itemsize + 1)), 1024), 2**30 // max(rows, 1), n))
         cols = fit if block_cols is None else block_cols
         hold, batch = free // 16 // 16, free // 8 // (24 * d + 64)
     else:
