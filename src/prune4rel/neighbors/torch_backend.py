@@ -234,10 +234,9 @@ def device_csr(
     counts = torch.bincount(rows, minlength=n).cpu().numpy()
     indptr = np.concatenate([[0], np.cumsum(counts)])
     data = torch.cat([sims, torch.ones(n, dtype=sims.dtype, device=sims.device)])[order].float()
-    index = np.int32 if max(n, int(indptr[-1])) < 2**31 else np.int64
-    mat = sp.csr_matrix(
-        (data.cpu().numpy(), cols[order].cpu().numpy().astype(index), indptr.astype(index)), shape=(n, n)
-    )
+    small = max(n, int(indptr[-1])) < 2**31  # scipy's choice of index dtype
+    indices = cols[order].to(torch.int32 if small else torch.int64).cpu().numpy()
+    mat = sp.csr_matrix((data.cpu().numpy(), indices, indptr.astype(indices.dtype)), shape=(n, n))
     return CSRGraph.from_scipy(mat, tau, symmetric=k is None)
 
 
