@@ -79,6 +79,7 @@ class Case:
     dim: int
     limits: dict[str, float]
     target_s: float | None
+    tau: float = TAU
 
 
 _SMALL_LIMITS = dict.fromkeys(STAGES, 30.0)
@@ -196,7 +197,7 @@ class Report:
         self.path, self.data = path, {**meta, "cases": {}}
 
     def stage(self, case: Case, stage: str, info: dict[str, Any]) -> None:
-        entry = self.data["cases"].setdefault(case.name, {"n": case.n, "dim": case.dim, "tau": TAU,
+        entry = self.data["cases"].setdefault(case.name, {"n": case.n, "dim": case.dim, "tau": case.tau,
                                                           "target_s": case.target_s, "stages": {}})
         entry["stages"][stage] = info
         stages = entry["stages"]
@@ -264,9 +265,9 @@ def compare_exact(n: int, dim: int, seed: int, report: Report) -> None:
     from prune4rel.selection.greedy_numba import compiled_lazy_greedy
     from prune4rel.selection.prune4rel_selector import confidence_scores
 
-    case = Case(f"{n // 1000}k x {dim}", n, dim, {}, None)
+    case = Case(f"{n // 1000}k x {dim}", n, dim, {}, None, tau=0.975)
     sig = clustered_signals(n=n, dim=dim, seed=seed)
-    tau, conf = 0.975, confidence_scores(sig.probs)
+    tau, conf = case.tau, confidence_scores(sig.probs)
     graphs = {}
     for name, build in (("exact_graph", exact_graph), ("torch_graph", torch_graph)):
         start = time.perf_counter()
