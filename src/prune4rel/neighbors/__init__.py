@@ -1,7 +1,8 @@
 """Neighbour graphs: which examples lie within a similarity threshold of each other.
 
 Backends, all returning a :class:`CSRGraph`: :func:`exact_graph` (blocked products with
-exact cluster pruning; every tau-neighbour, or the ``k`` nearest of them) and
+exact cluster pruning; every tau-neighbour, or the ``k`` nearest of them), :func:`torch_graph`
+(the same graph from float16/bfloat16 tensor-core products on a GPU, or torch on the CPU) and
 :func:`faiss_graph` (the tau-neighbours among the ``k`` nearest found by a faiss flat, IVF or
 HNSW index; optional, needs faiss), whose quality :func:`neighbor_recall` measures against
 the exact definition on sampled rows. Both read memory-mapped embeddings chunk by chunk.
@@ -29,6 +30,7 @@ from prune4rel.neighbors.similarity import (
     refine_pairs,
     unit_rows,
 )
+from prune4rel.neighbors.torch_backend import torch_graph
 
 __all__ = [
     "GRAPH_BACKENDS",
@@ -47,5 +49,6 @@ __all__ = [
     "faiss_graph",
     "neighbor_recall",
     "refine_pairs",
+    "torch_graph",
     "unit_rows",
 ]

@@ -12,17 +12,22 @@ with ``0.5 + 0.5 * cos(e_q, e_j) > tau``; the calibrated ``tau`` makes that coun
 ``round(target_degree * m)`` (more only where cosines tie). A zero embedding has no
 neighbour but itself (as in :func:`~prune4rel.neighbors.exact_graph`) and so contributes no
 pair. With ``sample >= n`` every row is a query and the result is exact for the whole set.
+
+On a CUDA device the rows are normalised there (a numpy array is copied chunk by chunk, a
+tensor already on the device is read in place) and the products are full float32 (no TF32),
+so features kept on the GPU are calibrated without a trip through the host.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 
 import numpy as np
 import torch
 from tqdm.auto import tqdm
 
 from prune4rel.neighbors.similarity import check_device, unit_rows
+from prune4rel.neighbors.torch_backend import full_precision_matmul, torch_unit_rows
 
 __all__ = ["calibrate_tau"]
 
@@ -38,8 +43,38 @@ def _bin_of(cos: torch.Tensor, valid: torch.Tensor) -> torch.Tensor:
     return bins.masked_fill_(~valid, _BINS)
 
 
+_Reader = Callable[[np.ndarray | slice], tuple[torch.Tensor, torch.Tensor]]
+
+
+def _unit_reader(embeddings: np.ndarray | torch.Tensor, dev: torch.device) -> _Reader:
+    """Float32 unit rows on ``dev`` and their non-zero mask, for a slice or an index array.
+
+    A numpy array on the CPU is normalised by :func:`unit_rows`; a tensor, or any input on
+    CUDA, by :func:`torch_unit_rows` on ``dev``.
+    """
+    if isinstance(embeddings, torch.Tensor):
+        source = embeddings.detach()
+
+        def read_tensor(index: np.ndarray | slice) -> tuple[torch.Tensor, torch.Tensor]:
+            at = index if isinstance(index, slice) else torch.from_numpy(index).to(source.device)
+            unit, norms = torch_unit_rows(source[at].to(dev))
+            return unit, norms > 0
+
+        return read_tensor
+
+    def read_array(index: np.ndarray | slice) -> tuple[torch.Tensor, torch.Tensor]:
+        if dev.type == "cpu":
+            unit, norms = unit_rows(np.asarray(embeddings[index]))
+            return torch.from_numpy(unit), torch.from_numpy(norms > 0)
+        block = torch.from_numpy(np.array(embeddings[index]))  # a copy: memory maps are read-only
+        unit_t, norms_t = torch_unit_rows(block.to(dev))
+        return unit_t, norms_t > 0
+
+    return read_array
+
+
 def calibrate_tau(
-    embeddings: np.ndarray,
+    embeddings: np.ndarray | torch.Tensor,
     target_degree: float,
     *,
     sample: int = 2048,
@@ -52,8 +87,9 @@ def calibrate_tau(
 
     Parameters
     ----------
-    embeddings : ndarray, shape (n, d)
-        Any float dtype; may be a memory map (read ``chunk`` rows at a time, twice).
+    embeddings : ndarray or Tensor, shape (n, d)
+        Any float dtype; may be a memory map (read ``chunk`` rows at a time, twice) or a
+        tensor on any device.
     target_degree : float
         Wanted mean number of tau-neighbours of an example besides itself, in
         ``(0, n - 1]``.
@@ -107,18 +143,19 @@ def calibrate_tau(
 
     m = min(int(sample), n)
     queries = np.arange(n) if m == n else np.sort(np.random.default_rng(seed).choice(n, m, replace=False))
-    q_unit, q_norm = unit_rows(np.asarray(embeddings[queries]))
-    q_tensor = torch.from_numpy(q_unit).to(dev)
-    q_live = torch.from_numpy(q_norm > 0).to(dev)
+    read = _unit_reader(embeddings, dev)
+    q_unit, q_live = read(queries)
+    q_tensor, q_live = q_unit.to(dev), q_live.to(dev)
     k = max(1, round(degree * m))
 
     def cosines(desc: str) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
         """float32 cosines of the queries with one chunk of rows, and their bins."""
         for lo in tqdm(range(0, n, chunk), desc=desc, unit="chunk", disable=not progress):
             hi = min(lo + chunk, n)
-            unit, norms = unit_rows(np.asarray(embeddings[lo:hi]))
-            cos = q_tensor @ torch.from_numpy(unit).to(dev).T
-            valid = q_live[:, None] & torch.from_numpy(norms > 0).to(dev)[None, :]
+            unit, live = read(slice(lo, hi))
+            with full_precision_matmul():
+                cos = q_tensor @ unit.to(dev).T
+            valid = q_live[:, None] & live.to(dev)[None, :]
             own = np.flatnonzero((queries >= lo) & (queries < hi))
             valid[torch.from_numpy(own).to(dev), torch.from_numpy(queries[own] - lo).to(dev)] = False
             yield cos, _bin_of(cos, valid)
