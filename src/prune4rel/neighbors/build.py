@@ -22,6 +22,7 @@ from prune4rel.neighbors.exact import exact_graph
 from prune4rel.neighbors.faiss_backend import INDEXES, faiss_graph
 from prune4rel.neighbors.graph import CSRGraph
 from prune4rel.neighbors.similarity import check_device
+from prune4rel.neighbors.torch_backend import torch_graph
 from prune4rel.validation import (
     Boolean,
     Integer,
@@ -120,6 +121,14 @@ GRAPH_BACKENDS: dict[str, GraphBackend] = {
             "chunk": Integer(1),
         },
     ),
+    "torch": GraphBackend(
+        torch_graph,
+        options={
+            "dtype": Options("auto", "float16", "bfloat16", "float32"),
+            "block_rows": optional(Integer(1)),
+            "block_cols": optional(Integer(1)),
+        },
+    ),
 }
 
 
@@ -149,9 +158,10 @@ def build_graph(
     tau : float
         Similarity threshold in ``[0, 1)`` (neighbours: ``0.5 + 0.5 * cos > tau``).
     backend : str, default "graph"
-        A key of :data:`GRAPH_BACKENDS`: ``"graph"`` (exact,
-        :func:`~prune4rel.neighbors.exact_graph`) or ``"faiss"`` (approximate,
-        :func:`~prune4rel.neighbors.faiss_graph`).
+        A key of :data:`GRAPH_BACKENDS`: ``"graph"`` (exact, the CPU cluster plan of
+        :func:`~prune4rel.neighbors.exact_graph`), ``"torch"`` (exact, low-precision tensor-core
+        products with a proven error band, :func:`~prune4rel.neighbors.torch_graph`; the GPU
+        path) or ``"faiss"`` (approximate, :func:`~prune4rel.neighbors.faiss_graph`).
     k : int, optional
         Per-row neighbour cap; None gives the backend's default (exact: no cap; faiss: 64).
     device, max_edges, progress

@@ -25,6 +25,7 @@ from prune4rel.neighbors import (
     GraphTooLargeError,
     build_graph,
     calibrate_tau,
+    check_device,
     check_graph,
     exact_graph,
 )
@@ -181,11 +182,14 @@ class Prune4ReL(Selector):
         ``published`` reproduces the published greedy rule exactly (score =
         ``tanh((N(x)+conf(x))/eta) - tanh(N(x)/eta)``); ``full`` is the true lazy greedy on
         ``f`` (``1 - 1/e`` guarantee).
-    backend : {"auto", "dense", "graph", "faiss"}, default "auto"
+    backend : {"auto", "dense", "graph", "torch", "faiss"}, default "auto"
         ``graph`` builds the exact sparse tau-graph once (blocked products, symmetric half
-        only) and runs the greedy on it; ``dense`` recomputes similarity rows on the fly
-        (bounded memory, suits a GPU); ``auto`` uses ``graph`` and falls back to ``dense``
-        when the graph would exceed ``max_edges``; ``faiss`` builds an approximate graph
+        only, a cluster plan that skips distant pairs on the CPU) and runs the greedy on it;
+        ``torch`` builds the same exact graph from float16/bfloat16 tensor-core products with
+        a proven error band decided in float64 (:func:`~prune4rel.neighbors.torch_graph`, the
+        GPU path); ``dense`` recomputes similarity rows on the fly (bounded memory);
+        ``auto`` uses ``torch`` when ``device`` is a GPU and ``graph`` otherwise, and falls
+        back to ``dense`` when the graph would exceed ``max_edges``; ``faiss`` builds an approximate graph
         with :func:`~prune4rel.neighbors.faiss_graph` (the tau-neighbours of each example
         among its ``k`` nearest found by a faiss index; needs faiss) and runs the greedy on it.
         Any other key of :data:`~prune4rel.neighbors.GRAPH_BACKENDS` names a graph backend too.
@@ -355,7 +359,9 @@ class Prune4ReL(Selector):
         """The sparse graph at threshold ``tau``, or None where dense rows are used."""
         if self.backend == "dense":
             return None
-        backend = "graph" if self.backend == "auto" else self.backend
+        backend = self.backend
+        if backend == "auto":  # the tensor-core graph on a GPU, the cluster plan on the CPU
+            backend = "torch" if check_device(self.device).type == "cuda" else "graph"
         options = {"index": self.index, **(self.index_params or {})} if backend == "faiss" else {}
         try:
             return build_graph(
