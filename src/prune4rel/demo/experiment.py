@@ -9,18 +9,22 @@ from __future__ import annotations
 
 import math
 import multiprocessing
+import os
+import signal
+import threading
 import time
 from collections.abc import Callable, Iterator
 from concurrent.futures import Future, ProcessPoolExecutor, wait
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass, replace
+from multiprocessing.process import BaseProcess
 from typing import Any
 
 import numpy as np
 
 from prune4rel.data import NoisyDataset, load_digits_noisy
 from prune4rel.demo.noise import NoiseProfile, load_digits_confusion, noise_profile
-from prune4rel.learners import get_learner
+from prune4rel.learners import LEARNERS, get_learner
 from prune4rel.selection import available_selectors, get_selector
 from prune4rel.validation import ParameterError
 from prune4rel.warmup import warmup
@@ -74,11 +78,6 @@ class DemoSettings:
         Epochs of the CE warm-up on every example and of the learner on each subset.
     learner : str
         Re-labeling learner trained on each subset (``prune4rel.learners.get_learner``).
-
-    Raises
-    ------
-    prune4rel.validation.ParameterError
-        Naming the field, for a value out of its range.
     lr, batch_size : float, int
         Of the learner and the warm-up (MLP, SGD, cosine schedule).
     full_data : bool
@@ -86,6 +85,11 @@ class DemoSettings:
         tells whether pruning costs accuracy.
     smoke_test : bool
         Settings too small for meaningful numbers (:data:`QUICK`); the report says so.
+
+    Raises
+    ------
+    prune4rel.validation.ParameterError
+        Naming the field, for a value out of its range.
     """
 
     fractions: tuple[float, ...] = (0.2, 0.4, 0.6)
@@ -101,6 +105,8 @@ class DemoSettings:
     smoke_test: bool = False
 
     def __post_init__(self) -> None:
+        if not (self.fractions and self.seeds):
+            raise ParameterError("fractions" if not self.fractions else "seeds", (), "at least one value")
         for f in self.fractions:
             if not (isinstance(f, (int, float)) and math.isfinite(f) and MIN_FRACTION <= f <= 1.0):
                 raise ParameterError("fractions", f, f"a share of the training set in [{MIN_FRACTION}, 1]")
@@ -121,8 +127,8 @@ class DemoSettings:
                 raise ParameterError(name, value, "an integer >= 1")
         if not (math.isfinite(self.lr) and self.lr > 0):
             raise ParameterError("lr", self.lr, "a finite number > 0")
-        if not (self.fractions and self.seeds):
-            raise ParameterError("fractions" if not self.fractions else "seeds", (), "at least one value")
+        if self.learner not in LEARNERS:
+            raise ParameterError("learner", self.learner, f"one of {sorted(LEARNERS)}")
 
     @property
     def noise_rate(self) -> float:
@@ -220,14 +226,37 @@ class _Inline:
         return future
 
 
+def _start_worker() -> None:
+    """Workers leave Ctrl-C to the parent (which cancels what has not started) and end with it."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    parent = multiprocessing.parent_process()
+    if parent is not None:
+        threading.Thread(target=_exit_after, args=(parent,), daemon=True).start()
+
+
+def _exit_after(parent: BaseProcess) -> None:
+    parent.join()  # returns once the parent is gone, even if it was killed
+    os._exit(1)
+
+
 @contextmanager
 def _executor(workers: int) -> Iterator[_Inline | ProcessPoolExecutor]:
     if workers == 1:
         yield _Inline()
         return
     # spawn: a forked child of a process that has started torch's thread pools can hang
-    with ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("spawn")) as pool:
+    context = multiprocessing.get_context("spawn")
+    before = set(multiprocessing.active_children())
+    pool = ProcessPoolExecutor(workers, mp_context=context, initializer=_start_worker)
+    try:
         yield pool
+    except BaseException:
+        # interrupted (Ctrl-C) or failed: stop the running trainings instead of finishing them
+        for child in set(multiprocessing.active_children()) - before:
+            child.terminate()
+        raise
+    finally:
+        pool.shutdown(wait=True, cancel_futures=True)
 
 
 def run_grid(
