@@ -217,15 +217,6 @@ def _train(
     }
 
 
-class _Inline:
-    """Runs submitted calls at once, in this process (the one-worker executor)."""
-
-    def submit(self, fn: Callable[..., Any], *args: Any) -> Future[Any]:
-        future: Future[Any] = Future()
-        future.set_result(fn(*args))
-        return future
-
-
 def _start_worker() -> None:
     """Workers leave Ctrl-C to the parent (which cancels what has not started) and end with it."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)
@@ -240,10 +231,7 @@ def _exit_after(parent: BaseProcess) -> None:
 
 
 @contextmanager
-def _executor(workers: int) -> Iterator[_Inline | ProcessPoolExecutor]:
-    if workers == 1:
-        yield _Inline()
-        return
+def _pool(workers: int) -> Iterator[ProcessPoolExecutor]:
     # spawn: a forked child of a process that has started torch's thread pools can hang
     context = multiprocessing.get_context("spawn")
     before = set(multiprocessing.active_children())
@@ -283,25 +271,36 @@ def run_grid(
     """
     if workers < 1:
         raise ValueError(f"`workers` must be >= 1, got {workers!r}")
+    tick = on_done or (lambda: None)
     infos: list[SeedInfo] = []
     results: list[dict[str, Any]] = []
-    with _executor(workers) as pool:
-        pending: dict[Future[Any], int | None] = {
-            pool.submit(_prepare, settings, seed): seed for seed in settings.seeds
-        }
-        while pending:
-            done, _ = wait(list(pending), return_when="FIRST_COMPLETED")
-            for future in done:
-                seed = pending.pop(future)
-                if on_done is not None:
-                    on_done()
-                if seed is None:  # a training
-                    results.append(future.result())
-                    continue
-                info, labels, subsets = future.result()
-                infos.append(info)
-                for (method, fraction), idx in subsets.items():
-                    pending[pool.submit(_train, settings, seed, method, fraction, labels, idx)] = None
+    if workers == 1:
+        for seed in settings.seeds:
+            info, labels, subsets = _prepare(settings, seed)
+            infos.append(info)
+            tick()
+            for (method, fraction), idx in subsets.items():
+                results.append(_train(settings, seed, method, fraction, labels, idx))
+                tick()
+    else:
+        with _pool(workers) as pool:
+            # future -> the seed it prepares, or None for a training
+            pending: dict[Future[Any], int | None] = {
+                pool.submit(_prepare, settings, seed): seed for seed in settings.seeds
+            }
+            while pending:
+                done, _ = wait(list(pending), return_when="FIRST_COMPLETED")
+                for future in done:
+                    prepared = pending.pop(future)
+                    tick()
+                    if prepared is None:  # a training
+                        results.append(future.result())
+                        continue
+                    info, labels, subsets = future.result()
+                    infos.append(info)
+                    for (method, fraction), idx in subsets.items():
+                        args = (settings, prepared, method, fraction, labels, idx)
+                        pending[pool.submit(_train, *args)] = None
     infos.sort(key=lambda i: i.seed)
     order = {m: i for i, m in enumerate((*settings.methods, FULL))}
     results.sort(key=lambda r: (order[r["method"]], r["fraction"], r["seed"]))
