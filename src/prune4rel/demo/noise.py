@@ -4,8 +4,8 @@ CIFAR-10N's noise comes from people: an annotator mislabels the images that are 
 read, and names the class the image resembles (a cat called a dog, rarely a truck). Uniform
 symmetric flips have neither property. Here a *weak annotator* stands in for the person: a
 logistic regression that sees each digit blurred to 4x4 pixels and is trained on the other
-four fifths of the training set (out-of-fold, so it never saw the image it judges). About
-86% of its answers are right, close to one CIFAR-10N annotator (random1: 82.8% right).
+four fifths of the training set (out-of-fold, so it never saw the image it judges). It is
+right on 85-86% of the images, close to one CIFAR-10N annotator (random1: 82.8% right).
 
 From its probabilities ``q`` and the true class ``y`` of each training image:
 
@@ -14,10 +14,11 @@ From its probabilities ``q`` and the true class ``y`` of each training image:
   often, every image can be), no class losing more than ``class_cap`` of its labels;
 * *to what*: a class ``c != y`` drawn with probability proportional to ``q[c] ** sharpness``.
 
-With ``rate=0.4`` this gives per-class noise rates of about 25-51% and sends about 37% of the
-flips of a class to its most frequent wrong label; CIFAR-10N worst has 28-51% and 36% (and
+With ``rate=0.4`` (seeds 0-4) this gives per-class noise rates of 23-51% and sends 32-38% of
+the flips of a class to its most frequent wrong label; CIFAR-10N worst has 28-51% and 36% (and
 random1, 17.2% overall: 10-26% and 38%). ``class_cap`` = 0.51 is worst's largest per-class
-rate; ``sharpness`` = 1.5 was set to match that 36% (1: 30%, 2: 40%, over 5 seeds).
+rate; ``sharpness`` = 1.5 was set to match that 36% (1 gave 30%, 2 gave 40%, mean of five
+draws on one split).
 """
 
 from __future__ import annotations

@@ -117,7 +117,7 @@ def run_demo(
     progress : bool
         A progress bar on stderr.
     echo : callable
-        Receives each printed block.
+        Receives the report's text.
 
     Returns
     -------
