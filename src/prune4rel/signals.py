@@ -20,10 +20,11 @@ Files are ``.npz`` archives (uncompressed, no pickles) with a JSON header under 
 member's CRC (done by :mod:`zipfile`) and every invariant of the constructor, so a corrupt,
 truncated or mismatched file raises :class:`SignalsFileError` instead of giving wrong results.
 
-Embeddings whose largest magnitude lies outside ``[2**-32, 2**32]`` (e.g. ``1e160`` in
-float64) are multiplied by the power of two that brings it into ``[0.5, 1)``, with a
-warning: the scaling is exact, every selector is invariant to a common scale, and no
-selector then overflows or underflows in float32 or float64.
+Embeddings may have any finite magnitude: cosine similarities are computed without
+overflow (:func:`prune4rel.neighbors.unit_rows`), GraNd's norms likewise, and a selector
+that depends on the embeddings only up to a common factor (k-center, Moderate, ...)
+selects on :meth:`Signals.with_safe_scale`, which multiplies embeddings whose largest
+magnitude lies outside ``[2**-32, 2**32]`` (e.g. ``1e160``) by an exact power of two.
 """
 
 from __future__ import annotations
@@ -34,7 +35,7 @@ import os
 import warnings
 import zipfile
 from collections.abc import Mapping
-from dataclasses import dataclass, field, fields
+from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any
 
@@ -93,22 +94,6 @@ def _checked_float_array(name: str, value: Any, ndim: int) -> tuple[np.ndarray, 
     if bad:
         raise ValueError(f"`{name}` contains {bad} NaN or infinite value(s)")
     return arr, largest
-
-
-def _safe_scale(arr: np.ndarray, largest: float) -> np.ndarray:
-    """``arr`` times the power of two that brings ``largest`` into [0.5, 1), when it lies
-    outside [2**-32, 2**32] (exact; a warning says so), else ``arr`` itself."""
-    if largest == 0.0 or 2.0**-_SAFE_EXP <= largest <= 2.0**_SAFE_EXP:
-        return arr
-    exponent = math.frexp(largest)[1]
-    warnings.warn(
-        f"`embeddings` have largest magnitude {largest:.3g}: multiplied by 2**{-exponent} "
-        "(exact) so that no selector overflows or underflows; selections do not depend on a "
-        "common scale of the embeddings",
-        UserWarning,
-        stacklevel=4,
-    )
-    return np.ldexp(arr, -exponent).astype(arr.dtype, copy=False)
 
 
 def _plain_meta(value: Any, where: str) -> Any:
@@ -196,10 +181,6 @@ class Signals:
         probability rows that are negative or do not sum to one, ``n == 0``, or ``meta``
         that JSON cannot hold. The message names the field.
 
-    Warns
-    -----
-    UserWarning
-        When the embeddings are rescaled by a power of two (see the module docstring).
     """
 
     labels: np.ndarray
@@ -229,7 +210,7 @@ class Signals:
             )
         labels = _as_label_array("labels", self.labels, n, num_classes)
         emb, largest = _checked_float_array("embeddings", self.embeddings, 2)
-        emb = _safe_scale(emb, largest)
+        object.__setattr__(self, "_largest", largest)
         if emb.shape[0] != n:
             raise ValueError(f"`embeddings` has {emb.shape[0]} rows, expected n = {n}")
         if emb.shape[1] < 1:
@@ -272,6 +253,27 @@ class Signals:
     def has(self, name: str) -> bool:
         """Whether the optional field ``name`` is present."""
         return getattr(self, name, None) is not None
+
+    def with_safe_scale(self) -> Signals:
+        """These signals, or a copy whose embeddings are multiplied by the power of two that
+        brings their largest magnitude into [0.5, 1) when it lies outside [2**-32, 2**32].
+
+        The scaling is exact, so a selection that depends on the embeddings only up to a
+        common factor is unchanged, and its float32 or float64 arithmetic cannot overflow or
+        underflow. A warning says when it happens.
+        """
+        largest = float(self.__dict__["_largest"])
+        if largest == 0.0 or 2.0**-_SAFE_EXP <= largest <= 2.0**_SAFE_EXP:
+            return self
+        exponent = math.frexp(largest)[1]
+        warnings.warn(
+            f"`embeddings` have largest magnitude {largest:.3g}: selecting on them multiplied "
+            f"by 2**{-exponent} (exact; the selection does not depend on a common scale)",
+            UserWarning,
+            stacklevel=3,
+        )
+        scaled = np.ldexp(self.embeddings, -exponent).astype(self.embeddings.dtype, copy=False)
+        return replace(self, embeddings=scaled)
 
     def noise_rate(self) -> float | None:
         """Share of given labels that differ from ``clean_labels`` (None without them), by

@@ -173,6 +173,10 @@ class Selector(Parameterized, ABC):
 
     name: ClassVar[str] = ""
     required_signals: ClassVar[tuple[str, ...]] = ()
+    #: Whether the selection depends on the embeddings only up to a common positive factor;
+    #: :meth:`select` then works on :meth:`Signals.with_safe_scale` (embeddings of any
+    #: finite magnitude). GraNd, whose score holds ``||h||^2 + 1``, is not.
+    embeddings_scale_free: ClassVar[bool] = True
 
     def __repr__(self) -> str:
         args = ", ".join(f"{k}={v!r}" for k, v in self.get_params().items())
@@ -201,6 +205,9 @@ class Selector(Parameterized, ABC):
         -------
         Selection
         """
+        self.check_signals(signals)
+        if self.embeddings_scale_free:
+            signals = signals.with_safe_scale()
         return self._run(signals, budget, lambda count: self._select(signals, count))
 
     def _run(self, signals: Signals, budget: int | float, pick: Callable[[int], Selection]) -> Selection:
