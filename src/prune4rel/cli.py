@@ -17,7 +17,7 @@ import click
 
 from prune4rel._io import atomic_save_npy, atomic_write_json
 from prune4rel.arrayfiles import open_npy, read_npz
-from prune4rel.cli_input import FRACTION, Prune4ReLGroup, parse_pairs
+from prune4rel.cli_input import FRACTION, NonEmptyPath, Prune4ReLGroup, parse_pairs
 from prune4rel.config import ALIASES
 from prune4rel.data import dataset_names
 from prune4rel.metrics import noise_rate
@@ -158,11 +158,11 @@ def methods(names: tuple[str, ...]) -> None:
 
 
 @main.command()
-@click.argument("signals", type=click.Path(dir_okay=False, path_type=Path))
+@click.argument("signals", type=NonEmptyPath(dir_okay=False, path_type=Path))
 @click.option("--fraction", type=FRACTION, help="Share of the examples to keep, in (0, 1].")
 @click.option("--count", type=click.IntRange(min=1), help="Number of examples to keep (or --fraction).")
 @click.option("--method", default="prune4rel", show_default=True, help="Selector name (see `methods`).")
-@click.option("--out", required=True, type=click.Path(dir_okay=False, path_type=Path), help="Output .npy.")
+@click.option("--out", required=True, type=NonEmptyPath(dir_okay=False, path_type=Path), help="Output .npy.")
 @click.option("--tau", type=float, help="prune4rel: similarity threshold.")
 @click.option("--eta", type=float, help="prune4rel: tanh temperature.")
 @click.option("--objective", type=click.Choice(["published", "full"]), help="prune4rel: greedy rule.")
@@ -178,7 +178,7 @@ def methods(names: tuple[str, ...]) -> None:
 @click.option(
     "--embeddings",
     "embeddings_path",
-    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    type=NonEmptyPath(exists=True, dir_okay=False, path_type=Path),
     help="An (n, d) .npy file, read memory-mapped, that replaces the embeddings of SIGNALS.",
 )
 @click.option("--ray", "use_ray", is_flag=True, help="prune4rel sharded over Ray tasks (GreeDi-style merge).")
@@ -281,7 +281,7 @@ def _run_overrides(given: dict[str, tuple[str, Any]], sets: tuple[str, ...]) -> 
 
 
 @main.command()
-@click.option("--config", "config_path", type=click.Path(dir_okay=False, path_type=Path),
+@click.option("--config", "config_path", type=NonEmptyPath(dir_okay=False, path_type=Path),
               help="YAML run config (see prune4rel.config.RunConfig); flags override it.")
 @click.option("--dataset", help=f"One of {', '.join(dataset_names())}.")
 @click.option("--data-root", help="Dataset folder (CIFAR-10N: cifar10.npz and cifar10n_labels.npz).")
@@ -307,7 +307,8 @@ def _run_overrides(given: dict[str, tuple[str, Any]], sets: tuple[str, ...]) -> 
 @click.option("--device", help="cpu, cuda, cuda:N or auto.")
 @click.option("--set", "sets", multiple=True, metavar="KEY=VALUE",
               help="Any config field by dotted name, e.g. train.params.lr=0.1 (value parsed as YAML).")
-@click.option("--out", required=True, type=click.Path(file_okay=False, path_type=Path), help="Run directory.")
+@click.option("--out", required=True, type=NonEmptyPath(file_okay=False, path_type=Path),
+              help="Run directory.")
 @click.option("--no-resume", is_flag=True, help="Recompute every stage instead of reusing finished ones.")
 @click.option("--quiet", is_flag=True, help="No progress bars.")
 def run(
@@ -344,10 +345,10 @@ def run(
 
 
 @main.command()
-@click.argument("runs", nargs=-1, required=True, type=click.Path(exists=True, path_type=Path))
-@click.option("--out", type=click.Path(dir_okay=False, path_type=Path),
+@click.argument("runs", nargs=-1, required=True, type=NonEmptyPath(exists=True, path_type=Path))
+@click.option("--out", type=NonEmptyPath(dir_okay=False, path_type=Path),
               help="Markdown table file (default: print it).")
-@click.option("--plot", type=click.Path(dir_okay=False, path_type=Path),
+@click.option("--plot", type=NonEmptyPath(dir_okay=False, path_type=Path),
               help="PNG accuracy-vs-fraction plot.")
 @click.option("--paired-against", "paired_against", multiple=True, metavar="METHOD",
               help="Add test-accuracy differences against METHOD, paired by seed (repeatable).")
@@ -365,8 +366,8 @@ def report(
 
 
 @main.command("convert-signals")
-@click.argument("src", metavar="IN.npz", type=click.Path(exists=True, dir_okay=False, path_type=Path))
-@click.argument("dest", metavar="OUT.npz", type=click.Path(dir_okay=False, path_type=Path))
+@click.argument("src", metavar="IN.npz", type=NonEmptyPath(exists=True, dir_okay=False, path_type=Path))
+@click.argument("dest", metavar="OUT.npz", type=NonEmptyPath(dir_okay=False, path_type=Path))
 @click.option("--key", "keys", multiple=True, metavar="FIELD=NAME",
               help="Read FIELD (labels, probs or logits, embeddings, losses, correct, margins, "
               "clean_labels) from array NAME; fields left out use the array of their own name.")

@@ -26,7 +26,15 @@ import click
 
 from prune4rel.config import parse_value
 
-__all__ = ["FRACTION", "USER_ERROR", "Prune4ReLGroup", "UserError", "parse_pairs", "user_error_message"]
+__all__ = [
+    "FRACTION",
+    "USER_ERROR",
+    "NonEmptyPath",
+    "Prune4ReLGroup",
+    "UserError",
+    "parse_pairs",
+    "user_error_message",
+]
 
 #: Exit code of a user's mistake (the same as click's usage errors).
 USER_ERROR = 2
@@ -123,6 +131,16 @@ class _Fraction(click.ParamType):
 
 #: The type of ``--fraction`` options.
 FRACTION = _Fraction()
+
+
+class NonEmptyPath(click.Path):
+    """A :class:`click.Path` that refuses an empty value (which would name the current
+    directory)."""
+
+    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> Any:
+        if isinstance(value, str) and not value.strip():
+            self.fail("an empty path names no file or directory", param, ctx)
+        return super().convert(value, param, ctx)
 
 
 def parse_pairs(pairs: tuple[str, ...], option: str) -> dict[str, Any]:

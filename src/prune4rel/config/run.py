@@ -218,7 +218,7 @@ class RunConfig:
                 if len(parts) == 2 and parts[1] not in node:
                     raise ValueError(f"unknown config field `{dotted}`; `{parts[0]}` takes {sorted(node)}")
                 node[parts[-1]] = value
-        return type(self)._build(tree)
+        return type(self).from_dict(tree)
 
 
 def to_plain(obj: Any) -> Any:
