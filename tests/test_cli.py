@@ -62,7 +62,7 @@ def test_select_other_method_and_count(tmp_path):
         [
             "select",
             str(tmp_path / "s.npz"),
-            "--fraction",
+            "--count",
             "7",
             "--method",
             "uniform",
@@ -92,8 +92,11 @@ def test_select_errors_are_clear_and_write_nothing(tmp_path):
     write_signals(tmp_path / "s.npz")
     out = tmp_path / "x.npy"
     cases = [
-        (["--fraction", "1.5"], "fraction"),
-        (["--fraction", "0"], "budget"),
+        (["--fraction", "1.5"], "'1.5' is not a fraction in (0, 1]"),
+        (["--fraction", "7"], "to keep 7 examples use --count 7"),
+        (["--fraction", "0"], "'0' is not a fraction in (0, 1]"),
+        (["--count", "61"], "61 is more than the 60 examples"),
+        (["--fraction", "0.2", "--count", "3"], "--fraction F (in (0, 1]) or --count N, one of the two"),
         (["--fraction", "0.2", "--method", "uniform", "--tau", "0.9"], "parameters that 'uniform' takes"),
         (["--fraction", "0.2", "--method", "nope"], "unknown method"),
         (["--fraction", "0.2", "--param", "tau"], "KEY=VALUE"),
@@ -105,7 +108,7 @@ def test_select_errors_are_clear_and_write_nothing(tmp_path):
     res = CliRunner().invoke(
         main, ["select", str(tmp_path / "bad.npz"), "--fraction", "0.2", "--out", str(out)]
     )
-    assert res.exit_code == 1 and "corrupt" in res.output
+    assert res.exit_code == 2 and "corrupt" in res.output
     assert not out.exists()
 
 
@@ -128,7 +131,7 @@ def test_methods_shows_each_default_and_range():
     assert all(len(line) <= 80 for line in lines)  # long ranges wrap to the terminal
     assert "uniform: Uniformly random subset" in res.output and "forgetting" not in res.output
     bad = CliRunner().invoke(main, ["methods", "nope"])
-    assert bad.exit_code == 1 and "unknown method 'nope'" in bad.output
+    assert bad.exit_code == 2 and "unknown method 'nope'" in bad.output
 
 
 def test_select_sets_progress_through_the_parameters(tmp_path):
@@ -150,7 +153,8 @@ def test_select_bad_parameters_are_clear_errors(tmp_path):
         (["--param", "balance=maybe"], "`balance` must be True or False, got 'maybe'"),
         (["--param", "progress=maybe"], "`progress` must be True or False"),
         (["--param", "max_edges=-5"], "`max_edges` must be an integer >= 1, got -5"),
-        (["--param", "tau="], "`tau` must be a number in [0, 1), got None"),
+        (["--param", "tau="], "`tau` has no value in 'tau=': write tau=null for None"),
+        (["--param", "tau=null"], "`tau` must be a number in [0, 1), got None"),
         (["--param", "tau=abc"], "`tau` must be a number in [0, 1), got 'abc'"),
         (["--param", "tau=[0.9]"], "`tau` must be a number in [0, 1), got [0.9]"),
         (["--param", "index_params={foo: 1}"], "`index_params.foo` must be a known parameter name"),
@@ -160,7 +164,7 @@ def test_select_bad_parameters_are_clear_errors(tmp_path):
     for extra, message in cases:
         args = ["select", str(tmp_path / "s.npz"), "--fraction", "0.2", "--out", str(out), *extra]
         res = CliRunner().invoke(main, args)
-        assert res.exit_code == 1 and isinstance(res.exception, SystemExit), extra  # no traceback
+        assert res.exit_code == 2 and isinstance(res.exception, SystemExit), extra  # no traceback
         assert message in res.output, (extra, res.output)
     assert not out.exists()
     ok = ["select", str(tmp_path / "s.npz"), "--fraction", "0.2", "--out", str(out), "--quiet"]

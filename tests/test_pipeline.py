@@ -382,23 +382,29 @@ def test_bad_config_values_name_the_field(arrays_path, overrides, field):
         tiny_config(arrays_path, **overrides)
 
 
-#: Parameters that only the learner or selector they are for can judge: parsing accepts them,
-#: :func:`check_config` (run before any work) rejects them.
+#: Learner and selector parameters that their class's rules refuse: parsing names them.
 BAD_PARAMETERS = [
-    ({"train.params.lr": -1.0}, "train.params"),
-    ({"train.params.state_dtype": "float64"}, "state_dtype"),
-    ({"warmup.params.state_device": "cuda"}, "state_device"),
-    ({"warmup.params.bogus": 1}, "warmup.params"),
-    ({"selection.params": {"prune4rel": {"tau": 2.0, "bogus": 1}}}, "selection.params.prune4rel"),
+    ({"train.params.lr": -1.0}, "`train.params.lr` must be a number > 0"),
+    ({"train.params.state_dtype": "float64"}, "`train.params.state_dtype` must be one of"),
+    ({"warmup.params.state_device": "cuda"}, "`warmup.params.state_device` must be one of"),
+    ({"warmup.params.bogus": 1}, "`warmup.params.bogus` must be a known parameter name"),
+    ({"selection.params": {"prune4rel": {"tau": 2.0}}}, "`selection.params.prune4rel.tau` must be"),
+    ({"selection.params": {"prune4rel": {"bogus": 1}}}, "`selection.params.prune4rel.bogus`"),
 ]
 
 
-@pytest.mark.parametrize(("overrides", "field"), BAD_PARAMETERS)
-def test_learner_and_selector_parameters_are_checked_before_the_run(arrays_path, tmp_path, overrides, field):
-    config = tiny_config(arrays_path, **overrides)  # a configuration is data: parsing accepts it
-    with pytest.raises(ValueError, match=re.escape(field)):
+@pytest.mark.parametrize(("overrides", "message"), BAD_PARAMETERS)
+def test_learner_and_selector_parameters_are_checked_at_parsing(arrays_path, overrides, message):
+    with pytest.raises(ValueError, match=re.escape(message)):
+        tiny_config(arrays_path, **overrides)
+
+
+def test_constraints_between_parameters_are_checked_before_the_run(arrays_path, tmp_path):
+    # each value passes its rule, the pair does not: only the selector can judge it
+    config = tiny_config(arrays_path, **{"selection.params": {"prune4rel": {"k": 5, "backend": "dense"}}})
+    with pytest.raises(ValueError, match=re.escape("`selection.params.prune4rel`: `k` must be None")):
         check_config(config)
-    with pytest.raises(ValueError, match=re.escape(field)):
+    with pytest.raises(ValueError, match=re.escape("`selection.params.prune4rel`")):
         run_experiment(config, tmp_path / "run", progress=False)
     assert not (tmp_path / "run").exists()  # nothing was done
 
@@ -446,9 +452,11 @@ def test_yaml_config_with_flat_aliases_and_overrides(tmp_path):
     assert (config.seed, config.train.epochs, config.train.learner) == (3, 7, "sop+")
     assert config.selection.fractions == (0.2, 0.4)
     assert config.selection.params == {"prune4rel": {"tau": 0.8}}
-    changed = config.with_overrides({"train.params.lr": 0.2, "model": "mlp", "fractions": None})
+    changed = config.with_overrides({"train.params.lr": 0.2, "model": "mlp"})
     assert changed.train.params == {"lr": 0.2} and changed.warmup.model == changed.train.model == "mlp"
     assert changed.selection.fractions == (0.2, 0.4)
+    with pytest.raises(ValueError, match=r"`selection\.fractions` must be a non-empty list, got None"):
+        config.with_overrides({"fractions": None})  # None is a value, not "left out"
     assert RunConfig.from_dict(yaml.safe_load(changed.to_yaml())) == changed
 
 
@@ -479,7 +487,8 @@ def test_cli_run_on_digits(tmp_path):
     # a parameter the learner rejects: one line naming it, before anything runs
     other = tmp_path / "other"
     bad = CliRunner().invoke(main, [*args[:-3], "--set", "train.params.lr=-1", "--out", str(other)])
-    assert bad.exit_code != 0 and bad.output.startswith("Error: `train.params` (learner 'elr')")
+    assert bad.exit_code == 2, bad.output
+    assert bad.output.startswith("Error: `train.params.lr` must be a number > 0, got -1")
     assert len(bad.output.strip().splitlines()) == 1 and not other.exists()
 
 

@@ -211,6 +211,6 @@ def test_unreachable_ray_cluster_is_a_clear_cli_error(tmp_path, monkeypatch):
     sig.save(tmp_path / "s.npz")
     res = CliRunner().invoke(main, ["select", str(tmp_path / "s.npz"), "--fraction", "0.2", "--out",
                                     str(tmp_path / "o.npy"), "--ray-address", "10.0.0.1:6379"])
-    assert res.exit_code == 1 and res.exception is not None and isinstance(res.exception, SystemExit)
+    assert res.exit_code == 2 and res.exception is not None and isinstance(res.exception, SystemExit)
     assert "cannot start or reach the Ray cluster at '10.0.0.1:6379'" in res.output
     assert not (tmp_path / "o.npy").exists()

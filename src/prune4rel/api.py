@@ -6,7 +6,7 @@ from typing import Any
 
 import numpy as np
 
-from prune4rel.selection import get_selector
+from prune4rel.selection import get_selector, resolve_budget
 from prune4rel.signals import Signals
 
 __all__ = ["select"]
@@ -31,7 +31,9 @@ def select(
     labels : ndarray of int, shape (n,)
         Given (noisy) labels.
     fraction : float or int
-        Fraction of examples to keep in ``(0, 1]``, or a count in ``[1, n]``.
+        A ``float`` in ``(0, 1]`` is the fraction of examples to keep; an ``int`` in
+        ``[1, n]`` is a count. The type decides: ``1.0`` keeps all, ``1`` keeps one, ``3.0``
+        is an error (see :func:`~prune4rel.selection.resolve_budget`).
     method : str
         Registry name (see :func:`prune4rel.available_selectors`).
     **params
@@ -47,12 +49,14 @@ def select(
     ValueError
         For a ``method`` that is not a registered name, a parameter the method does not
         take or a value its rule does not allow (:class:`~prune4rel.validation.ParameterError`,
-        naming the parameter; see ``prune4rel methods``), or bad arrays or fraction.
+        naming the parameter; see ``prune4rel methods``), bad arrays (naming the array) or a
+        bad ``fraction``.
 
     Examples
     --------
     >>> idx = prune4rel.select(emb, probs, noisy_labels, 0.3)          # doctest: +SKIP
     >>> idx = prune4rel.select(emb, probs, noisy_labels, 0.3, method="uniform", seed=0)  # doctest: +SKIP
     """
+    selector = get_selector(method, **params)
     signals = Signals(labels=labels, probs=probs, embeddings=embeddings)
-    return get_selector(method, **params).select(signals, fraction).indices
+    return selector.select(signals, resolve_budget(fraction, signals.n, name="fraction")).indices

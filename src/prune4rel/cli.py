@@ -1,4 +1,8 @@
-"""Command-line interface: ``prune4rel demo | select | methods | run | report``."""
+"""Command-line interface: ``prune4rel demo | select | methods | run | report | convert-signals``.
+
+A user's mistake is one ``Error: ...`` line and exit code 2, never a traceback (see
+:mod:`prune4rel.cli_input`; ``prune4rel --debug`` shows it).
+"""
 
 from __future__ import annotations
 
@@ -7,15 +11,15 @@ import json
 import os
 import shutil
 import textwrap
-import zipfile
 from pathlib import Path
 from typing import Any
 
 import click
-import numpy as np
-import yaml
 
 from prune4rel._io import atomic_save_npy, atomic_write_json
+from prune4rel.arrayfiles import open_npy, read_npz
+from prune4rel.cli_input import FRACTION, NonEmptyPath, Prune4ReLGroup, parse_pairs
+from prune4rel.config import ALIASES
 from prune4rel.data import dataset_names
 from prune4rel.metrics import noise_rate
 from prune4rel.neighbors import GRAPH_BACKENDS
@@ -24,40 +28,87 @@ from prune4rel.selection.base import Selection, Selector, selector_class
 from prune4rel.signals import Signals
 
 
-def _parse_params(pairs: tuple[str, ...]) -> dict[str, Any]:
-    """``KEY=VALUE`` pairs, each VALUE read as YAML (``None`` too means null)."""
-    params: dict[str, Any] = {}
-    for pair in pairs:
-        key, sep, raw = pair.partition("=")
-        if not sep or not key:
-            raise click.BadParameter(f"expected KEY=VALUE, got {pair!r}", param_hint="--param")
-        params[key.strip()] = None if raw.strip() == "None" else yaml.safe_load(raw)
-    return params
-
-
 def _select_on_ray(
-    signals: Path,
+    data: Signals,
     embeddings_path: Path | None,
     method: str,
     budget: int | float,
     address: str | None,
     sharding: dict[str, Any],
     params: dict[str, Any],
-) -> tuple[Signals, Selection]:
+) -> Selection:
     """``select --ray``: Prune4ReL over Ray shards, embeddings from the file when given."""
     from prune4rel.distributed.ray_select import ray_select
 
     if selector_class(method).name != "prune4rel":
         raise ValueError(f"--ray runs --method prune4rel only, got {method!r}")
+    source = data.embeddings if embeddings_path is None else str(embeddings_path)
+    return ray_select(source, data.labels, data.probs, budget, address=address, **sharding, **params)
+
+
+def _selector_params(options: dict[str, Any], extra: tuple[str, ...]) -> dict[str, Any]:
+    """The hyper-parameters of ``select``: its options that were given, then ``--param``."""
+    params = {k: v for k, v in options.items() if v is not None}
+    for key, value in parse_pairs(extra, "--param").items():
+        if key in params:
+            raise click.BadParameter(
+                f"`{key}` is given twice (--{key.replace('_', '-')} and --param {key}=...)",
+                param_hint="--param",
+            )
+        params[key] = value
+    return params
+
+
+def _configured_selector(method: str, params: dict[str, Any], quiet: bool) -> Selector:
+    """The selector, with progress bars unless ``quiet`` (or set by ``--param progress=``)."""
+    selector = get_selector(method, **params)
+    if "progress" in selector.param_rules and "progress" not in params:
+        selector.set_params(progress=not quiet)
+    return selector
+
+
+def _budget(fraction: float | None, count: int | None) -> int | float:
+    """``select``'s subset size: the ``--fraction`` (a float) or the ``--count`` (an int)."""
+    if fraction is not None and count is None:
+        return fraction
+    if count is not None and fraction is None:
+        return count
+    raise click.UsageError("give the subset size as --fraction F (in (0, 1]) or --count N, one of the two")
+
+
+def _load_inputs(signals: Path, embeddings_path: Path | None, replace: bool) -> Signals:
+    """The SIGNALS file, checked against the ``--embeddings`` array (memory-mapped).
+
+    With ``replace`` the array becomes the embeddings of the returned signals (every value
+    checked); otherwise only its shape is (``--ray`` tasks read their own rows).
+    """
     data = Signals.load(signals)
-    source = data.embeddings if embeddings_path is None else embeddings_path
-    return data, ray_select(source, data.labels, data.probs, budget, address=address, **sharding, **params)
+    if embeddings_path is None:
+        return data
+    mapped = open_npy(embeddings_path)
+    if mapped.ndim != 2 or mapped.shape[0] != data.n:
+        raise ValueError(
+            f"--embeddings {embeddings_path} has shape {mapped.shape}; expected (n, d) with "
+            f"n = {data.n}, the examples of {signals}"
+        )
+    if replace:
+        try:
+            data = dataclasses.replace(data, embeddings=mapped)
+        except ValueError as exc:
+            raise ValueError(f"--embeddings {embeddings_path}: {exc}") from None
+    return data
 
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.group(cls=Prune4ReLGroup, context_settings={"help_option_names": ["-h", "--help"]})
+@click.option("--debug", is_flag=True, envvar="PRUNE4REL_DEBUG",
+              help="Show the Python traceback of an error (also PRUNE4REL_DEBUG=1).")
 @click.version_option(package_name="prune4rel")
-def main() -> None:
-    """Robust data pruning under label noise (Prune4ReL and baselines)."""
+def main(debug: bool) -> None:
+    """Robust data pruning under label noise (Prune4ReL and baselines).
+
+    A mistake in the input (an option, a value, a file, a path) is one `Error:` line and
+    exit code 2; anything else exits with 1 and its traceback.
+    """
 
 
 #: DemoSettings field -> the `demo` option that sets it
@@ -166,10 +217,11 @@ def methods(names: tuple[str, ...]) -> None:
 
 
 @main.command()
-@click.argument("signals", type=click.Path(dir_okay=False, path_type=Path))
-@click.option("--fraction", required=True, type=float, help="Fraction in (0, 1], or a count above 1.")
+@click.argument("signals", type=NonEmptyPath(dir_okay=False, path_type=Path))
+@click.option("--fraction", type=FRACTION, help="Share of the examples to keep, in (0, 1].")
+@click.option("--count", type=click.IntRange(min=1), help="Number of examples to keep (or --fraction).")
 @click.option("--method", default="prune4rel", show_default=True, help="Selector name (see `methods`).")
-@click.option("--out", required=True, type=click.Path(dir_okay=False, path_type=Path), help="Output .npy.")
+@click.option("--out", required=True, type=NonEmptyPath(dir_okay=False, path_type=Path), help="Output .npy.")
 @click.option("--tau", type=float, help="prune4rel: similarity threshold.")
 @click.option("--eta", type=float, help="prune4rel: tanh temperature.")
 @click.option("--objective", type=click.Choice(["published", "full"]), help="prune4rel: greedy rule.")
@@ -185,7 +237,7 @@ def methods(names: tuple[str, ...]) -> None:
 @click.option(
     "--embeddings",
     "embeddings_path",
-    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    type=NonEmptyPath(exists=True, dir_okay=False, path_type=Path),
     help="An (n, d) .npy file, read memory-mapped, that replaces the embeddings of SIGNALS.",
 )
 @click.option("--ray", "use_ray", is_flag=True, help="prune4rel sharded over Ray tasks (GreeDi-style merge).")
@@ -196,7 +248,8 @@ def methods(names: tuple[str, ...]) -> None:
 @click.option("--quiet", is_flag=True, help="No progress bars.")
 def select(
     signals: Path,
-    fraction: float,
+    fraction: float | None,
+    count: int | None,
     method: str,
     out: Path,
     extra: tuple[str, ...],
@@ -211,41 +264,33 @@ def select(
 ) -> None:
     """Select a subset from a SIGNALS file (written by Signals.save or warm-up).
 
-    Writes the selected indices (pick order) to OUT atomically, and a JSON summary next to
-    it (OUT with suffix .json). With --embeddings, the embeddings come from a memory-mapped
-    .npy file instead (large embeddings need not be stored in, nor loaded from, SIGNALS:
-    save the signals with a placeholder such as an (n, 1) zero column).
+    The subset size is --fraction F (a share in (0, 1]: 1 keeps every example) or --count
+    N (a number of examples), one of the two. Writes the selected indices (pick order) to
+    OUT atomically, and a JSON summary next to it (OUT with suffix .json). With
+    --embeddings, the embeddings come from a memory-mapped .npy file instead (large
+    embeddings need not be stored in, nor loaded from, SIGNALS: save the signals with a
+    placeholder such as an (n, 1) zero column).
 
     With --ray (or --ray-address), Prune4ReL runs sharded over Ray tasks
     (prune4rel.distributed.ray_select; --seed seeds the k-means partition); with
     --embeddings each task reads only its rows of the file.
     """
-    params = {k: v for k, v in options.items() if v is not None}
-    params.update(_parse_params(extra))
-    if fraction > 1 and not float(fraction).is_integer():
-        raise click.BadParameter("a value above 1 must be a whole count", param_hint="--fraction")
-    budget: int | float = fraction if fraction <= 1 else int(fraction)
+    budget = _budget(fraction, count)
+    params = _selector_params(options, extra)
     chosen = (("shards", shards), ("partition", partition), ("alpha", alpha))
     sharding = {k: v for k, v in chosen if v is not None}
     use_ray = use_ray or ray_address is not None
     if sharding and not use_ray:
         raise click.UsageError("--shards, --partition and --alpha need --ray")
-    try:
-        if use_ray:
-            data, result = _select_on_ray(
-                signals, embeddings_path, method, budget, ray_address, sharding, params
-            )
-        else:
-            selector = get_selector(method, **params)
-            if "progress" in selector.param_rules and "progress" not in params:
-                selector.set_params(progress=not quiet)
-            data = Signals.load(signals)
-            if embeddings_path is not None:
-                mapped = np.load(embeddings_path, mmap_mode="r", allow_pickle=False)
-                data = dataclasses.replace(data, embeddings=mapped)
-            result = selector.select(data, budget)
-    except (ValueError, ImportError) as exc:
-        raise click.ClickException(str(exc)) from exc
+    selector = None if use_ray else _configured_selector(method, params, quiet)
+    data = _load_inputs(signals, embeddings_path, replace=not use_ray)
+    if isinstance(budget, int) and budget > data.n:
+        why = f"{budget} is more than the {data.n} examples of {signals}"
+        raise click.BadParameter(why, param_hint="--count")
+    if selector is None:
+        result = _select_on_ray(data, embeddings_path, method, budget, ray_address, sharding, params)
+    else:
+        result = selector.select(data, budget)
     atomic_save_npy(out, result.indices)
     summary = {
         "signals": str(signals),
@@ -263,13 +308,39 @@ def select(
 
 
 
-def _split_list(values: tuple[str, ...]) -> list[str] | None:
+def _split_list(values: tuple[str, ...]) -> list[str]:
     out = [v.strip() for value in values for v in value.split(",") if v.strip()]
-    return out or None
+    if not out:
+        raise click.BadParameter(f"no method name in {list(values)}", param_hint="--method")
+    return out
+
+
+#: ``run`` flags (by parameter name) and the config field each sets.
+_RUN_FLAGS = {
+    "dataset": "dataset", "data_root": "data.root", "data_path": "data.path", "label_set": "label_set",
+    "test_set": "test_set", "train_subset": "train_subset", "test_subset": "test_subset",
+    "noise": "noise", "noise_rate": "noise_rate", "model": "model", "learner": "learner",
+    "warmup_epochs": "warmup_epochs", "epochs": "epochs", "seed": "seed", "data_seed": "data_seed",
+    "device": "device", "test_path": "test_path", "image_size": "image_size", "cache": "cache",
+}
+
+
+def _run_overrides(given: dict[str, tuple[str, Any]], sets: tuple[str, ...]) -> dict[str, Any]:
+    """Config overrides from the flags that were ``given`` (option -> (field, value)) and
+    ``--set`` pairs; a field that two of them set is a ``click.BadParameter``."""
+    pairs = [*given.items(), *((f"--set {k}=...", (k, v)) for k, v in parse_pairs(sets, "--set").items())]
+    setters: dict[str, str] = {}
+    for option, (key, _) in pairs:
+        for field in ALIASES.get(key, (key,)):
+            if field in setters:
+                why = f"`{field}` is set twice: by {setters[field]} and by {option}"
+                raise click.BadParameter(why, param_hint="--set")
+            setters[field] = option
+    return {key: value for _, (key, value) in pairs}
 
 
 @main.command()
-@click.option("--config", "config_path", type=click.Path(dir_okay=False, path_type=Path),
+@click.option("--config", "config_path", type=NonEmptyPath(dir_okay=False, path_type=Path),
               help="YAML run config (see prune4rel.config.RunConfig); flags override it.")
 @click.option("--dataset", help=f"One of {', '.join(dataset_names())}.")
 @click.option("--data-root", help="Dataset folder (CIFAR-10N: cifar10.npz and cifar10n_labels.npz).")
@@ -295,7 +366,8 @@ def _split_list(values: tuple[str, ...]) -> list[str] | None:
 @click.option("--device", help="cpu, cuda, cuda:N or auto.")
 @click.option("--set", "sets", multiple=True, metavar="KEY=VALUE",
               help="Any config field by dotted name, e.g. train.params.lr=0.1 (value parsed as YAML).")
-@click.option("--out", required=True, type=click.Path(file_okay=False, path_type=Path), help="Run directory.")
+@click.option("--out", required=True, type=NonEmptyPath(file_okay=False, path_type=Path),
+              help="Run directory.")
 @click.option("--no-resume", is_flag=True, help="Recompute every stage instead of reusing finished ones.")
 @click.option("--quiet", is_flag=True, help="No progress bars.")
 def run(
@@ -308,26 +380,19 @@ def run(
     quiet: bool,
     **flags: Any,
 ) -> None:
-    """Run (or resume) an experiment: warm-up, selection, training, results in OUT."""
+    """Run (or resume) an experiment: warm-up, selection, training, results in OUT.
+
+    Flags and --set override the --config file; a field set twice on the command line (by
+    a flag and --set, or by two --set) is an error.
+    """
     from prune4rel.pipeline import RunConfig, run_experiment
 
-    overrides: dict[str, Any] = {
-        "dataset": flags["dataset"], "data.root": flags["data_root"], "data.path": flags["data_path"],
-        "label_set": flags["label_set"], "test_set": flags["test_set"],
-        "train_subset": flags["train_subset"], "test_subset": flags["test_subset"],
-        "noise": flags["noise"], "noise_rate": flags["noise_rate"], "model": flags["model"],
-        "learner": flags["learner"], "methods": _split_list(methods), "fractions": fractions,
-        "warmup_epochs": flags["warmup_epochs"], "epochs": flags["epochs"], "seed": flags["seed"],
-        "data_seed": flags["data_seed"], "device": flags["device"], "test_path": flags["test_path"],
-        "image_size": flags["image_size"], "cache": flags["cache"],
-    }
-    try:
-        config = RunConfig.from_yaml(config_path) if config_path is not None else RunConfig()
-        config = config.with_overrides(overrides)
-        config = config.with_overrides(_parse_params(sets))
-        summary = run_experiment(config, out, resume=not no_resume, progress=not quiet)
-    except ValueError as exc:
-        raise click.ClickException(str(exc)) from exc
+    given = {f"--{name.replace('_', '-')}": (key, flags[name]) for name, key in _RUN_FLAGS.items()}
+    given["--method"] = ("methods", _split_list(methods) if methods else None)
+    given["--fractions"] = ("fractions", fractions)
+    overrides = _run_overrides({opt: kv for opt, kv in given.items() if kv[1] is not None}, sets)
+    config = RunConfig.from_yaml(config_path) if config_path is not None else RunConfig()
+    summary = run_experiment(config.with_overrides(overrides), out, resume=not no_resume, progress=not quiet)
     for r in summary["results"]:
         relabel = "n/a" if r["relabel_acc"] is None else f"{r['relabel_acc']:.1%}"
         noise = "n/a" if r["subset_noise_rate"] is None else f"{r['subset_noise_rate']:.1%}"
@@ -339,10 +404,10 @@ def run(
 
 
 @main.command()
-@click.argument("runs", nargs=-1, required=True, type=click.Path(exists=True, path_type=Path))
-@click.option("--out", type=click.Path(dir_okay=False, path_type=Path),
+@click.argument("runs", nargs=-1, required=True, type=NonEmptyPath(exists=True, path_type=Path))
+@click.option("--out", type=NonEmptyPath(dir_okay=False, path_type=Path),
               help="Markdown table file (default: print it).")
-@click.option("--plot", type=click.Path(dir_okay=False, path_type=Path),
+@click.option("--plot", type=NonEmptyPath(dir_okay=False, path_type=Path),
               help="PNG accuracy-vs-fraction plot.")
 @click.option("--paired-against", "paired_against", multiple=True, metavar="METHOD",
               help="Add test-accuracy differences against METHOD, paired by seed (repeatable).")
@@ -352,10 +417,7 @@ def report(
     """Summarise the result_*.json files of RUNS (run directories, searched recursively)."""
     from prune4rel.report import write_report
 
-    try:
-        text = write_report(runs, out, plot, paired_against)
-    except ValueError as exc:
-        raise click.ClickException(str(exc)) from exc
+    text = write_report(runs, out, plot, paired_against)
     if out is None:
         click.echo(text)
     else:
@@ -363,8 +425,8 @@ def report(
 
 
 @main.command("convert-signals")
-@click.argument("src", metavar="IN.npz", type=click.Path(exists=True, dir_okay=False, path_type=Path))
-@click.argument("dest", metavar="OUT.npz", type=click.Path(dir_okay=False, path_type=Path))
+@click.argument("src", metavar="IN.npz", type=NonEmptyPath(exists=True, dir_okay=False, path_type=Path))
+@click.argument("dest", metavar="OUT.npz", type=NonEmptyPath(dir_okay=False, path_type=Path))
 @click.option("--key", "keys", multiple=True, metavar="FIELD=NAME",
               help="Read FIELD (labels, probs or logits, embeddings, losses, correct, margins, "
               "clean_labels) from array NAME; fields left out use the array of their own name.")
@@ -376,19 +438,12 @@ def convert_signals(src: Path, dest: Path, keys: tuple[str, ...]) -> None:
         if not sep or not name or not source or name in mapping:
             raise click.BadParameter(f"expected FIELD=NAME once per field, got {pair!r}", param_hint="--key")
         mapping[name] = source
-    try:
-        with np.load(src, allow_pickle=False) as npz:
-            arrays = {k: npz[k] for k in npz.files}
-    except (OSError, ValueError, AttributeError, zipfile.BadZipFile) as exc:
-        raise click.ClickException(f"cannot read {src} as an .npz archive of arrays ({exc})") from exc
+    arrays = read_npz(src)
     if "__schema__" in arrays:
         raise click.ClickException(f"{src} is already a prune4rel signals file (read it with Signals.load)")
     # 0-d entries (e.g. a noise-set name) cannot be fields: they go into meta
     scalars = {k: v.item() for k, v in arrays.items() if v.ndim == 0 and k not in mapping.values()}
-    try:
-        signals = Signals.from_arrays(arrays, mapping, meta={"converted_from": src.name, **scalars})
-    except ValueError as exc:
-        raise click.ClickException(str(exc)) from exc
+    signals = Signals.from_arrays(arrays, mapping, meta={"converted_from": src.name, **scalars})
     ignored = sorted(set(arrays) - set(signals.meta["source_keys"].values()) - set(scalars))
     signals.save(dest)
     click.echo(f"wrote {dest}: {signals!r}")

@@ -19,21 +19,30 @@ Files are ``.npz`` archives (uncompressed, no pickles) with a JSON header under 
 ``__schema__`` holding the schema version and the shapes. Loading checks the header, each
 member's CRC (done by :mod:`zipfile`) and every invariant of the constructor, so a corrupt,
 truncated or mismatched file raises :class:`SignalsFileError` instead of giving wrong results.
+
+Embeddings may have any finite magnitude: cosine similarities are computed without
+overflow (:func:`prune4rel.neighbors.unit_rows`), GraNd's norms likewise, and a selector
+that depends on the embeddings only up to a common factor (k-center, Moderate, ...)
+selects on :meth:`Signals.with_safe_scale`, which multiplies embeddings whose largest
+magnitude lies outside ``[2**-32, 2**32]`` (e.g. ``1e160``) by an exact power of two.
 """
 
 from __future__ import annotations
 
 import json
+import math
 import os
+import warnings
 import zipfile
 from collections.abc import Mapping
-from dataclasses import dataclass, field, fields
+from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from prune4rel._io import atomic_path
+from prune4rel.arrayfiles import SignalsFileError, file_kind
 from prune4rel.metrics import noise_rate
 
 __all__ = ["SCHEMA_VERSION", "Signals", "SignalsFileError"]
@@ -42,14 +51,29 @@ SCHEMA_VERSION = 1
 _FORMAT = "prune4rel.signals"
 _HISTORIES = ("losses", "correct", "margins")
 _PROB_ATOL = 1e-3
+_REQUIRED = ("labels", "probs", "embeddings")
+#: Embeddings whose largest magnitude is outside [2**-_SAFE_EXP, 2**_SAFE_EXP] are rescaled.
+_SAFE_EXP = 32
 
 
-class SignalsFileError(ValueError):
-    """A signals file is missing, corrupt, truncated or does not match the schema."""
+def _as_array(name: str, value: Any) -> np.ndarray:
+    """``np.asarray(value)``, or a ValueError naming the field for None and ragged input."""
+    if value is None:
+        raise ValueError(f"`{name}` is required, got None")
+    try:
+        return np.asarray(value)
+    except (ValueError, TypeError) as exc:
+        raise ValueError(f"`{name}` must be a numeric array, got {type(value).__name__} ({exc})") from None
 
 
 def _as_float_array(name: str, value: Any, ndim: int) -> np.ndarray:
-    arr = np.asarray(value)
+    arr, _ = _checked_float_array(name, value, ndim)
+    return arr
+
+
+def _checked_float_array(name: str, value: Any, ndim: int) -> tuple[np.ndarray, float]:
+    """The array (integers as float32) and its largest magnitude; ValueError on NaN/inf."""
+    arr = _as_array(name, value)
     if arr.dtype == object or not (
         np.issubdtype(arr.dtype, np.floating) or np.issubdtype(arr.dtype, np.integer)
     ):
@@ -61,17 +85,40 @@ def _as_float_array(name: str, value: Any, ndim: int) -> np.ndarray:
     # chunked along the first axis: a memory-mapped (n, d) array is checked without an
     # (n, d) boolean temporary and without being loaded whole
     step = max(1, (1 << 24) // max(1, int(np.prod(arr.shape[1:]))))
-    bad = 0
+    bad, largest = 0, 0.0
     for lo in range(0, max(arr.shape[0], 1), step):
         part = arr[lo : lo + step]
         bad += int(np.size(part) - np.count_nonzero(np.isfinite(part)))
+        if not bad and part.size:
+            largest = max(largest, float(part.max()), -float(part.min()))
     if bad:
         raise ValueError(f"`{name}` contains {bad} NaN or infinite value(s)")
-    return arr
+    return arr, largest
+
+
+def _plain_meta(value: Any, where: str) -> Any:
+    """``meta`` as JSON-safe values (numpy scalars become Python ones), or a ValueError
+    naming the entry that cannot be stored."""
+    if isinstance(value, np.generic) and not isinstance(value, (np.void, np.object_)):
+        return value.item()
+    if value is None or isinstance(value, (str, bool, int, float)):
+        return value
+    if isinstance(value, (list, tuple)):
+        return [_plain_meta(v, f"{where}[{i}]") for i, v in enumerate(value)]
+    if isinstance(value, Mapping):
+        for key in value:
+            if not isinstance(key, str):
+                raise ValueError(f"`{where}` keys must be strings, got {key!r}")
+        return {k: _plain_meta(v, f"{where}[{k!r}]") for k, v in value.items()}
+    hint = " (convert it with .tolist())" if isinstance(value, np.ndarray) else ""
+    raise ValueError(
+        f"`{where}` must hold JSON values (str, int, float, bool, None, lists and str-keyed "
+        f"mappings of them), got {type(value).__name__}{hint}"
+    )
 
 
 def _as_label_array(name: str, value: Any, n: int | None, num_classes: int | None) -> np.ndarray:
-    arr = np.asarray(value)
+    arr = _as_array(name, value)
     if arr.ndim != 1:
         raise ValueError(f"`{name}` must be 1-D of length n, got shape {arr.shape}")
     if np.issubdtype(arr.dtype, np.floating):
@@ -123,12 +170,17 @@ class Signals:
         Per-epoch correctness (prediction equals the given label).
     clean_labels : array-like of int, shape (n,), optional
         True labels, for evaluation only. Selectors never read them.
+    meta : mapping of str to JSON values, optional
+        Free-form record (producer, epochs, ...), saved in the file's header; numpy scalars
+        are stored as Python numbers, arrays are refused (use ``.tolist()``).
 
     Raises
     ------
     ValueError
-        On a wrong shape or dtype, NaN/inf, labels out of range, probability rows that are
-        negative or do not sum to one, or ``n == 0``. The message names the field.
+        On a missing field, a wrong shape or dtype, NaN/inf, labels out of range,
+        probability rows that are negative or do not sum to one, ``n == 0``, or ``meta``
+        that JSON cannot hold. The message names the field.
+
     """
 
     labels: np.ndarray
@@ -157,7 +209,8 @@ class Signals:
                 " (pass softmax probabilities, not logits)"
             )
         labels = _as_label_array("labels", self.labels, n, num_classes)
-        emb = _as_float_array("embeddings", self.embeddings, 2)
+        emb, largest = _checked_float_array("embeddings", self.embeddings, 2)
+        object.__setattr__(self, "_largest", largest)
         if emb.shape[0] != n:
             raise ValueError(f"`embeddings` has {emb.shape[0]} rows, expected n = {n}")
         if emb.shape[1] < 1:
@@ -182,7 +235,9 @@ class Signals:
         if self.clean_labels is not None:
             clean = _as_label_array("clean_labels", self.clean_labels, n, num_classes)
             object.__setattr__(self, "clean_labels", _readonly(clean))
-        object.__setattr__(self, "meta", dict(self.meta))
+        if not isinstance(self.meta, Mapping):
+            raise ValueError(f"`meta` must be a mapping of str to JSON values, got {self.meta!r:.60}")
+        object.__setattr__(self, "meta", _plain_meta(self.meta, "meta"))
 
     # ------------------------------------------------------------------ properties
     @property
@@ -198,6 +253,27 @@ class Signals:
     def has(self, name: str) -> bool:
         """Whether the optional field ``name`` is present."""
         return getattr(self, name, None) is not None
+
+    def with_safe_scale(self) -> Signals:
+        """These signals, or a copy whose embeddings are multiplied by the power of two that
+        brings their largest magnitude into [0.5, 1) when it lies outside [2**-32, 2**32].
+
+        The scaling is exact, so a selection that depends on the embeddings only up to a
+        common factor is unchanged, and its float32 or float64 arithmetic cannot overflow or
+        underflow. A warning says when it happens.
+        """
+        largest = float(self.__dict__["_largest"])
+        if largest == 0.0 or 2.0**-_SAFE_EXP <= largest <= 2.0**_SAFE_EXP:
+            return self
+        exponent = math.frexp(largest)[1]
+        warnings.warn(
+            f"`embeddings` have largest magnitude {largest:.3g}: selecting on them multiplied "
+            f"by 2**{-exponent} (exact; the selection does not depend on a common scale)",
+            UserWarning,
+            stacklevel=3,
+        )
+        scaled = np.ldexp(self.embeddings, -exponent).astype(self.embeddings.dtype, copy=False)
+        return replace(self, embeddings=scaled)
 
     def noise_rate(self) -> float | None:
         """Share of given labels that differ from ``clean_labels`` (None without them), by
@@ -317,8 +393,15 @@ class Signals:
             unknown schema version, or its arrays disagree with its header or each other.
         """
         src = Path(path)
-        if not src.is_file():
-            raise SignalsFileError(f"signals file not found: {src}")
+        kind = file_kind(src, "signals file")
+        if kind == "npy":
+            raise SignalsFileError(
+                f"{src} is a single .npy array, not a signals file (an .npz written by "
+                "Signals.save or `prune4rel convert-signals`); an (n, d) embeddings array goes "
+                "to `prune4rel select --embeddings`"
+            )
+        if kind != "npz":
+            raise SignalsFileError(f"{src} is not a signals file: {kind}")
         try:
             with np.load(src, allow_pickle=False) as npz:
                 if "__schema__" not in npz.files:
@@ -329,6 +412,8 @@ class Signals:
             raise
         except (zipfile.BadZipFile, OSError, EOFError, ValueError, KeyError) as exc:
             raise SignalsFileError(f"cannot read signals file {src}: corrupt or truncated ({exc})") from exc
+        if not isinstance(header, dict) or not isinstance(header.get("arrays", {}), dict):
+            raise SignalsFileError(f"{src}: the __schema__ header is not a prune4rel header")
         if header.get("format") != _FORMAT:
             raise SignalsFileError(f"{src}: header format {header.get('format')!r} is not {_FORMAT!r}")
         version = header.get("schema_version")
@@ -341,8 +426,14 @@ class Signals:
             raise SignalsFileError(
                 f"{src}: arrays {sorted(data)} do not match the header's {sorted(expected)}"
             )
-        for key, (shape, dtype) in expected.items():
-            if list(data[key].shape) != list(shape) or str(data[key].dtype) != dtype:
+        missing = [name for name in _REQUIRED if name not in data]
+        if missing:
+            raise SignalsFileError(f"{src}: required array(s) {missing} missing (it holds {sorted(data)})")
+        for key, entry in expected.items():
+            if not (isinstance(entry, list) and len(entry) == 2 and isinstance(entry[0], list)):
+                raise SignalsFileError(f"{src}: the header's entry for `{key}` is malformed: {entry!r}")
+            shape, dtype = entry
+            if list(data[key].shape) != shape or str(data[key].dtype) != dtype:
                 raise SignalsFileError(
                     f"{src}: array `{key}` has shape {data[key].shape} dtype {data[key].dtype}, "
                     f"header says {tuple(shape)} {dtype}"
@@ -352,7 +443,7 @@ class Signals:
         if unknown:
             raise SignalsFileError(f"{src}: unknown arrays {sorted(unknown)}")
         try:
-            return cls(**data, meta=header.get("meta", {}))
+            return cls(**data, meta=header.get("meta") or {})
         except ValueError as exc:
             raise SignalsFileError(f"{src}: invalid signals: {exc}") from exc
 

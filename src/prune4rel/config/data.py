@@ -31,6 +31,12 @@ def _names(specs: list[DatasetSpec]) -> str:
     return quoted[0] if len(quoted) == 1 else ", ".join(quoted[:-1]) + " and " + quoted[-1]
 
 
+def _takes(spec: DatasetSpec, key: str) -> bool:
+    """Whether ``spec`` reads the field ``key``: required, its own, or ``root`` of image files
+    (where "image_csv" resolves relative paths against it)."""
+    return key in spec.required or key in spec.extra_fields or (key == "root" and spec.image_files)
+
+
 def _only_for(key: str, value: Any, dataset: str, takers: list[DatasetSpec], kind: str = "") -> ValueError:
     """The error for a field set on a dataset that does not take it."""
     plural = "dataset" if len(takers) == 1 else "datasets"
@@ -133,11 +139,11 @@ class DataConfig:
             for key in ("image_size", "cache"):
                 if getattr(self, key) is not None:
                     raise _only_for(key, getattr(self, key), self.dataset, files, "image-file ")
-        for other in registered_datasets():
-            for key in other.extra_fields:
-                if getattr(self, key) is not None and key not in spec.extra_fields:
-                    takers = [s for s in registered_datasets() if key in s.extra_fields]
-                    raise _only_for(key, getattr(self, key), self.dataset, takers)
+        keys = {"root", "path", *(k for other in registered_datasets() for k in other.extra_fields)}
+        for key in sorted(keys):
+            if getattr(self, key) is not None and not _takes(spec, key):
+                takers = [s for s in registered_datasets() if _takes(s, key)]
+                raise _only_for(key, getattr(self, key), self.dataset, takers)
 
     def _set(self, key: str, value: Any) -> None:
         object.__setattr__(self, key, value)

@@ -1,7 +1,8 @@
 """The whole run configuration: its sections, seed and device; YAML and dict parsing, overrides.
 
-A configuration is data: parsing checks every field and looks names up in the registries
-but builds no learner, selector or dataset. Run-level checks that need them are
+A configuration is data: parsing checks every field (learner and selector parameters
+against their declared rules) and looks names up in the registries but builds no learner,
+selector or dataset. Run-level checks that need them are
 :func:`prune4rel.pipeline.check_config`.
 """
 
@@ -18,6 +19,7 @@ import yaml
 
 from prune4rel.config.data import DataConfig
 from prune4rel.config.sections import SelectionConfig, TrainConfig, WarmupConfig
+from prune4rel.config.yamltext import load_yaml
 from prune4rel.validation import Integer, Satisfies
 
 __all__ = ["ALIASES", "RunConfig", "to_plain"]
@@ -73,9 +75,9 @@ class RunConfig:
     """A whole experiment: data, warm-up, selection, training, seed and device.
 
     Every section validates itself on construction; errors are :class:`ValueError` naming
-    the field (e.g. ```train.epochs` must be an integer >= 1, got 0``). Whether the learner
-    and selector parameters suit their learner and selector is checked before a run, by
-    :func:`prune4rel.pipeline.check_config`.
+    the field (e.g. ```train.epochs` must be an integer >= 1, got 0``,
+    ```train.params.lr` must be a number > 0, got -1``). Constraints between the learner or
+    selector parameters are checked before a run, by :func:`prune4rel.pipeline.check_config`.
 
     Parameters
     ----------
@@ -177,11 +179,13 @@ class RunConfig:
     def from_yaml(cls, path: str | Path) -> RunConfig:
         """Read a YAML config file (see the class docstring for its layout)."""
         src = Path(path)
+        if src.is_dir():
+            raise ValueError(f"config file {src} is a directory, not a YAML file")
         if not src.is_file():
             raise ValueError(f"config file not found: {src}")
         try:
-            raw = yaml.safe_load(src.read_text())
-        except yaml.YAMLError as exc:
+            raw = load_yaml(src.read_text())
+        except (yaml.YAMLError, UnicodeDecodeError) as exc:
             raise ValueError(f"config file {src} is not valid YAML: {exc}") from None
         return cls.from_dict(raw or {})
 
@@ -192,13 +196,16 @@ class RunConfig:
         ----------
         overrides : mapping
             Dotted keys (``"train.epochs"``, ``"train.params.lr"``, ``"seed"``) or flat
-            :data:`ALIASES` (``"epochs"``, ``"model"``) to values. ``None`` values are
-            ignored (a CLI flag that was not given).
+            :data:`ALIASES` (``"epochs"``, ``"model"``) to values. ``None`` is a value like
+            any other: it unsets an optional field and is refused by a required one.
+
+        Raises
+        ------
+        ValueError
+            For an unknown field or a value its rule does not allow (naming the field).
         """
         tree = self.to_dict()
         for key, value in overrides.items():
-            if value is None:
-                continue
             for dotted in ALIASES.get(key, (key,)):
                 parts = dotted.split(".")
                 if parts[0] not in tree:
@@ -211,7 +218,7 @@ class RunConfig:
                 if len(parts) == 2 and parts[1] not in node:
                     raise ValueError(f"unknown config field `{dotted}`; `{parts[0]}` takes {sorted(node)}")
                 node[parts[-1]] = value
-        return type(self)._build(tree)
+        return type(self).from_dict(tree)
 
 
 def to_plain(obj: Any) -> Any:

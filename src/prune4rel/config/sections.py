@@ -1,8 +1,10 @@
 """The ``warmup``, ``selection`` and ``train`` sections of a run configuration.
 
-Each checks its own fields on construction and looks names up in the registries; none
-builds a learner or a selector (whether the parameters suit them is checked by
-:func:`prune4rel.pipeline.check_config`).
+Each checks its own fields on construction, looks names up in the registries and checks
+every learner and selector parameter against the rule its class declares (naming it, e.g.
+``train.params.lr``); none builds a learner or a selector (constraints between parameters
+are checked by :func:`prune4rel.pipeline.check_config`). The values are kept as written:
+they are part of the configuration hashes.
 """
 
 from __future__ import annotations
@@ -13,8 +15,9 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from prune4rel.config.rules import LEARNER_NAME, MODEL_NAME, NameList
+from prune4rel.learners import learner_class
 from prune4rel.selection import selector_class
-from prune4rel.validation import Integer, MappingOf, Real
+from prune4rel.validation import Integer, MappingOf, Real, validate_params
 
 __all__ = ["RESERVED_LEARNER_PARAMS", "SelectionConfig", "TrainConfig", "WarmupConfig"]
 
@@ -23,13 +26,16 @@ RESERVED_LEARNER_PARAMS = ("model", "seed", "device")
 _FRACTION = Real(0.0, 1.0, closed="right")
 
 
-def _learner_params(name: str, value: Any) -> dict[str, Any]:
+def _learner_params(name: str, value: Any, learner: str) -> dict[str, Any]:
+    """``value`` checked against the rules of ``learner`` (not one of the reserved names)."""
     params: dict[str, Any] = MappingOf().check(name, value)
     reserved = sorted(set(params) & set(RESERVED_LEARNER_PARAMS))
     if reserved:
         raise ValueError(
             f"`{name}` must not set {reserved}: use the config's `model`, `seed` and `device` fields"
         )
+    rules = {k: r for k, r in learner_class(learner).param_rules.items() if k not in RESERVED_LEARNER_PARAMS}
+    validate_params(rules, params, prefix=f"{name}.")
     return params
 
 
@@ -66,7 +72,7 @@ class WarmupConfig:
         object.__setattr__(self, "epochs", Integer(1).check("warmup.epochs", self.epochs))
         LEARNER_NAME.check("warmup.learner", self.learner)
         MODEL_NAME.check("warmup.model", self.model)
-        object.__setattr__(self, "params", _learner_params("warmup.params", self.params))
+        object.__setattr__(self, "params", _learner_params("warmup.params", self.params, self.learner))
 
 
 @dataclass(frozen=True)
@@ -103,7 +109,9 @@ class SelectionConfig:
                     f"`selection.params` sets parameters for {key!r}, which is not in "
                     f"`selection.methods` {list(self.methods)}"
                 )
-            resolved[name] = MappingOf().check(f"selection.params.{key}", value)
+            params = MappingOf().check(f"selection.params.{key}", value)
+            validate_params(selector_class(name).param_rules, params, prefix=f"selection.params.{key}.")
+            resolved[name] = params
         object.__setattr__(self, "params", resolved)
 
     def _fractions(self) -> tuple[float, ...]:
@@ -151,4 +159,4 @@ class TrainConfig:
         LEARNER_NAME.check("train.learner", self.learner)
         object.__setattr__(self, "epochs", Integer(1).check("train.epochs", self.epochs))
         MODEL_NAME.check("train.model", self.model)
-        object.__setattr__(self, "params", _learner_params("train.params", self.params))
+        object.__setattr__(self, "params", _learner_params("train.params", self.params, self.learner))

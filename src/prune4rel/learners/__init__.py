@@ -20,6 +20,7 @@ from prune4rel.learners.elr import ELR
 from prune4rel.learners.loop import Batch, TrainingLoop
 from prune4rel.learners.sop import SOP, SOPPlus
 from prune4rel.learners.state import StateField
+from prune4rel.validation import ParameterError
 
 __all__ = [
     "CE",
@@ -52,7 +53,9 @@ def learner_class(name: str) -> type[Learner]:
     ValueError
         For an unknown name; the message lists the registered ones.
     """
-    key = str(name).lower().replace("-", "_")
+    if not isinstance(name, str):
+        raise ParameterError("learner", name, "a learner name, one of " + ", ".join(sorted(LEARNERS)))
+    key = name.lower().replace("-", "_")
     key = _ALIASES.get(key, key)
     if key not in LEARNERS:
         raise ValueError(f"unknown learner {name!r}; available: {', '.join(sorted(LEARNERS))}")
@@ -65,9 +68,15 @@ def get_learner(name: str, **params: Any) -> Learner:
     Raises
     ------
     ValueError
-        For an unknown name.
+        For an unknown name; :class:`~prune4rel.validation.ParameterError` for a parameter
+        the learner does not take or a value its rule does not allow.
     """
-    return learner_class(name)(**params)
+    cls = learner_class(name)
+    for key, value in params.items():
+        if key != "model" and key not in cls.param_rules:
+            takes = ", ".join(["model", *cls.param_rules])
+            raise ParameterError(key, value, f"one of the parameters that learner {name!r} takes ({takes})")
+    return cls(**params)
 
 from prune4rel.learners.dividemix import DivideMix  # noqa: E402 - registered after the core learners
 

@@ -47,7 +47,7 @@ import scipy.sparse as sp
 from tqdm.auto import tqdm
 
 from prune4rel.neighbors.graph import CSRGraph
-from prune4rel.neighbors.similarity import cap_rows, check_tau, cosine_margin, refine_pairs
+from prune4rel.neighbors.similarity import cap_rows, check_tau, cosine_margin, refine_pairs, unit64
 
 __all__ = ["INDEXES", "faiss_graph", "neighbor_recall"]
 
@@ -79,15 +79,13 @@ def _norms(emb: np.ndarray, chunk: int) -> np.ndarray:
         block = np.asarray(emb[lo : lo + chunk], dtype=np.float64)
         if not np.all(np.isfinite(block)):
             raise ValueError("`embeddings` contains NaN or infinite values")
-        norms[lo : lo + chunk] = np.sqrt(np.einsum("ij,ij->i", block, block))
+        norms[lo : lo + chunk] = unit64(block)[1]
     return norms
 
 
-def _unit(emb: np.ndarray, norms: np.ndarray, rows: slice | np.ndarray) -> np.ndarray:
+def _unit(emb: np.ndarray, rows: slice | np.ndarray) -> np.ndarray:
     """float32 unit rows, bit-identical to :func:`~prune4rel.neighbors.unit_rows`."""
-    block = np.asarray(emb[rows], dtype=np.float64)
-    nrm = norms[rows]
-    return (block / np.where(nrm > 0, nrm, 1.0)[:, None]).astype(np.float32)
+    return unit64(np.asarray(emb[rows], dtype=np.float64))[0].astype(np.float32)
 
 
 class _Projector:
@@ -216,7 +214,7 @@ def faiss_graph(
     def sample(size: int) -> np.ndarray:
         pool = valid_ids if valid_ids.size else np.arange(n)
         ids = np.sort(rng.choice(pool, size=min(size, pool.size), replace=False))
-        return _unit(emb, norms, ids)
+        return _unit(emb, ids)
 
     pca_sample = sample(max(20_000, 4 * d)) if pca_dim is not None else np.empty((0, d), np.float32)
     proj = _Projector(faiss, d, None if pca_dim is None else int(pca_dim), pca_sample)
@@ -240,7 +238,7 @@ def faiss_graph(
         idx.hnsw.efSearch = int(ef_search) if ef_search is not None else max(64, 2 * (k + 1))
     idx = _gpu_index(faiss, idx, device)
     for lo in range(0, n, chunk):
-        idx.add(proj(_unit(emb, norms, slice(lo, min(lo + chunk, n)))))
+        idx.add(proj(_unit(emb, slice(lo, min(lo + chunk, n)))))
 
     margin = cosine_margin(d)
     threshold = 2.0 * tau - 1.0
@@ -253,7 +251,7 @@ def faiss_graph(
         batches = _ivf_batches(faiss, idx, chunk)
     else:
         batches = (
-            (np.arange(lo, min(lo + chunk, n)), proj(_unit(emb, norms, slice(lo, lo + chunk))))
+            (np.arange(lo, min(lo + chunk, n)), proj(_unit(emb, slice(lo, lo + chunk))))
             for lo in range(0, n, chunk)
         )
     bar = tqdm(total=n, desc="faiss graph", unit="query", disable=not progress)
@@ -383,11 +381,11 @@ def neighbor_recall(
     valid = norms > 0
     margin = cosine_margin(d)
     lower = 2.0 * tau - 1.0 - margin
-    queries = _unit(emb, norms, rows)
+    queries = _unit(emb, rows)
     found = hits = 0
     for lo in range(0, n, chunk):
         hi = min(lo + chunk, n)
-        cos = queries @ _unit(emb, norms, slice(lo, hi)).T
+        cos = queries @ _unit(emb, slice(lo, hi)).T
         qi, cj = np.nonzero(cos > lower)
         r, c = rows[qi], cj + lo
         ok = (r != c) & valid[r] & valid[c]

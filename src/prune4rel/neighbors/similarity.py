@@ -24,8 +24,12 @@ __all__ = [
     "cosine_margin",
     "refine_pairs",
     "sparse_nonzero",
+    "unit64",
     "unit_rows",
 ]
+
+#: Row norms below this lost precision in their float64 sum of squares (it underflowed).
+_SMALL_NORM = float(np.sqrt(np.finfo(np.float64).tiny))
 
 
 class GraphTooLargeError(ValueError):
@@ -66,13 +70,47 @@ def cosine_margin(dim: int) -> float:
     return 1.1 * (dim + 2) * 2.0**-24 + 1e-7
 
 
+def unit64(block: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """float64 unit rows and row norms of a float64 ``block``, without overflow or underflow.
+
+    Rows of ordinary magnitude take ``e / sqrt(sum(e**2))``; rows whose sum of squares
+    overflows or underflows float64 (entries near 1e155 or 1e-155 and beyond) are divided
+    by their largest magnitude first. Zero rows stay zero, with norm 0.
+
+    Parameters
+    ----------
+    block : ndarray of float64, shape (m, d)
+        Finite values.
+
+    Returns
+    -------
+    unit : ndarray of float64, shape (m, d)
+    norms : ndarray of float64, shape (m,)
+        ``inf`` only for a row whose norm itself exceeds the float64 range.
+    """
+    norms = np.sqrt(np.einsum("ij,ij->i", block, block))
+    unit = block / np.where(norms > 0, norms, 1.0)[:, None]
+    bad = np.flatnonzero(~np.isfinite(norms) | (norms < _SMALL_NORM))
+    if bad.size:
+        sub = block[bad]
+        top = np.abs(sub).max(axis=1)
+        live = top > 0
+        scaled = sub[live] / top[live, None]
+        length = np.sqrt(np.einsum("ij,ij->i", scaled, scaled))
+        unit[bad[live]] = scaled / length[:, None]
+        with np.errstate(over="ignore"):
+            norms[bad[live]] = top[live] * length
+    return unit, norms
+
+
 def unit_rows(embeddings: np.ndarray, chunk: int = 65536) -> tuple[np.ndarray, np.ndarray]:
     """Row-normalised float32 copy of ``embeddings`` and the float64 row norms.
 
     Parameters
     ----------
     embeddings : ndarray, shape (n, d)
-        Any float dtype; may be a memory map (it is read chunk by chunk).
+        Any float dtype and any finite magnitude (see :func:`unit64`); may be a memory
+        map (it is read chunk by chunk).
     chunk : int
         Rows normalised at a time (bounds the float64 temporary).
 
@@ -97,10 +135,7 @@ def unit_rows(embeddings: np.ndarray, chunk: int = 65536) -> tuple[np.ndarray, n
         block = np.asarray(emb[lo : lo + chunk], dtype=np.float64)
         if not np.all(np.isfinite(block)):
             raise ValueError("`embeddings` contains NaN or infinite values")
-        nrm = np.sqrt(np.einsum("ij,ij->i", block, block))
-        norms[lo : lo + chunk] = nrm
-        safe = np.where(nrm > 0, nrm, 1.0)
-        unit[lo : lo + chunk] = block / safe[:, None]
+        unit[lo : lo + chunk], norms[lo : lo + chunk] = unit64(block)
     return unit, norms
 
 

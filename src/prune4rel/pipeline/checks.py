@@ -1,9 +1,10 @@
 """Run-level checks that need the registries: do the configured parameters suit the learners
 and selectors they are for?
 
-Parsing a :class:`~prune4rel.config.RunConfig` checks each field on its own and builds
-nothing; :func:`check_config` builds each configured learner (no network is built before
-``fit``) and selector once, so that a bad parameter is reported before any work starts.
+Parsing a :class:`~prune4rel.config.RunConfig` checks each field (and each parameter by
+its rule) on its own and builds nothing; :func:`check_config` builds each configured
+learner (no network is built before ``fit``) and selector once, so that parameters that do
+not go together are reported before any work starts.
 """
 
 from __future__ import annotations

@@ -38,7 +38,9 @@ def main(config_path: str, out: Path, epochs: int | None, device: str | None, ba
          quiet: bool) -> None:
     """Warm-up on every rank of a torchrun job; rank 0 writes the Signals to OUT."""
     try:
-        config = RunConfig.from_yaml(config_path).with_overrides({"warmup.epochs": epochs})
+        config = RunConfig.from_yaml(config_path)
+        if epochs is not None:
+            config = config.with_overrides({"warmup.epochs": epochs})
         with distributed(device or config.device, backend) as ctx:
             dataset = load_dataset(config.data)
             w = config.warmup

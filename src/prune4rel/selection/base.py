@@ -81,16 +81,23 @@ class Selection:
         return int(self.indices.shape[0])
 
 
-def resolve_budget(budget: int | float, n: int) -> int:
+def resolve_budget(budget: int | float, n: int, name: str = "budget") -> int:
     """Turn a budget into a number of examples.
+
+    The type decides the meaning, everywhere in prune4rel: a ``float`` is a fraction, an
+    ``int`` a count. So ``1.0`` keeps every example and ``1`` keeps one; ``3.0`` is an
+    error (a fraction above 1), not three examples. The CLI spells the two as
+    ``--fraction F`` and ``--count N``.
 
     Parameters
     ----------
     budget : int or float
-        An ``int`` in ``[1, n]`` is a count; a ``float`` in ``(0, 1]`` is a fraction of ``n``
-        (rounded to the nearest integer, at least one example).
+        An ``int`` (numpy integers too) in ``[1, n]`` is a count; a ``float`` in ``(0, 1]``
+        is a fraction of ``n`` (rounded to the nearest integer, at least one example).
     n : int
         Number of examples.
+    name : str
+        The parameter named in errors (``"fraction"`` for :func:`prune4rel.select`).
 
     Returns
     -------
@@ -100,20 +107,23 @@ def resolve_budget(budget: int | float, n: int) -> int:
     Raises
     ------
     ValueError
-        For booleans, NaN, non-numbers, fractions outside (0, 1] or counts outside [1, n].
+        For an empty set; :class:`~prune4rel.validation.ParameterError` for booleans, NaN,
+        non-numbers, fractions outside (0, 1] and counts outside [1, n].
     """
     if n < 1:
         raise ValueError(f"cannot select from n = {n} examples (`signals` is empty)")
-    if isinstance(budget, bool) or not isinstance(budget, numbers.Real):
-        raise ValueError(f"`budget` must be an int count or a float fraction, got {budget!r}")
+    allowed = f"a float fraction in (0, 1] or an int count in [1, {n}]"
+    if isinstance(budget, (bool, np.bool_)) or not isinstance(budget, numbers.Real):
+        raise ParameterError(name, budget, allowed)
     if isinstance(budget, numbers.Integral):
-        count = int(budget)
-        if not 1 <= count <= n:
-            raise ValueError(f"`budget` count must be in [1, n={n}], got {count}")
-        return count
+        if not 1 <= int(budget) <= n:
+            raise ParameterError(name, budget, allowed)
+        return int(budget)
     frac = float(budget)
     if not np.isfinite(frac) or not 0.0 < frac <= 1.0:
-        raise ValueError(f"`budget` fraction must be in (0, 1], got {budget!r}")
+        if np.isfinite(frac) and frac.is_integer() and 1 < frac <= n:
+            allowed += f" (a float is a fraction: for {int(frac)} examples pass the int {int(frac)})"
+        raise ParameterError(name, budget, allowed)
     return max(1, min(n, round(frac * n)))
 
 
@@ -163,6 +173,10 @@ class Selector(Parameterized, ABC):
 
     name: ClassVar[str] = ""
     required_signals: ClassVar[tuple[str, ...]] = ()
+    #: Whether the selection depends on the embeddings only up to a common positive factor;
+    #: :meth:`select` then works on :meth:`Signals.with_safe_scale` (embeddings of any
+    #: finite magnitude). GraNd, whose score holds ``||h||^2 + 1``, is not.
+    embeddings_scale_free: ClassVar[bool] = True
 
     def __repr__(self) -> str:
         args = ", ".join(f"{k}={v!r}" for k, v in self.get_params().items())
@@ -191,6 +205,9 @@ class Selector(Parameterized, ABC):
         -------
         Selection
         """
+        self.check_signals(signals)
+        if self.embeddings_scale_free:
+            signals = signals.with_safe_scale()
         return self._run(signals, budget, lambda count: self._select(signals, count))
 
     def _run(self, signals: Signals, budget: int | float, pick: Callable[[int], Selection]) -> Selection:

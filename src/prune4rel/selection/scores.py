@@ -20,6 +20,7 @@ from typing import ClassVar
 import numpy as np
 from scipy.special import entr
 
+from prune4rel.neighbors.similarity import unit64
 from prune4rel.selection._common import SEED, ScoreSelector
 from prune4rel.selection.base import register
 from prune4rel.signals import Signals
@@ -97,7 +98,8 @@ def grand_scores(probs: np.ndarray, labels: np.ndarray, embeddings: np.ndarray) 
 
     For logits ``z = W h + b`` and softmax cross-entropy, ``dL/dz = p - onehot(y)``,
     ``dL/dW = (p - onehot(y)) h^T`` and ``dL/db = p - onehot(y)``, so the Frobenius norm of
-    ``[dL/dW, dL/db]`` is ``||p - onehot(y)|| * ||[h, 1]|| = EL2N * sqrt(||h||^2 + 1)``.
+    ``[dL/dW, dL/db]`` is ``||p - onehot(y)|| * ||[h, 1]|| = EL2N * sqrt(||h||^2 + 1)``,
+    computed without overflow for embeddings of any finite magnitude.
 
     Parameters
     ----------
@@ -111,7 +113,12 @@ def grand_scores(probs: np.ndarray, labels: np.ndarray, embeddings: np.ndarray) 
     ndarray of float64, shape (n,)
     """
     h = embeddings.astype(np.float64, copy=False)
-    return el2n_scores(probs, labels) * np.sqrt(np.einsum("ij,ij->i", h, h) + 1.0)
+    with np.errstate(over="ignore"):
+        length = np.sqrt(np.einsum("ij,ij->i", h, h) + 1.0)
+    huge = np.flatnonzero(~np.isfinite(length))
+    if huge.size:  # ||h||^2 overflowed: ||h|| itself is finite, and sqrt(||h||^2 + 1) = ||h|| there
+        length[huge] = unit64(h[huge])[1]
+    return el2n_scores(probs, labels) * length
 
 
 def forgetting_scores(correct: np.ndarray) -> np.ndarray:
@@ -286,6 +293,7 @@ class GraNd(ScoreSelector):
     """
 
     keep = "highest"
+    embeddings_scale_free = False
 
     def scores(self, signals: Signals) -> np.ndarray:
         return grand_scores(signals.probs, signals.labels, signals.embeddings)
