@@ -211,13 +211,13 @@ def test_low_precision_state_is_stored_in_its_dtype(noisy_blobs: NoisyDataset, n
     assert learner.predict(noisy_blobs)[0].dtype == np.float32
 
 
-@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")
+@pytest.mark.gpu
 @pytest.mark.parametrize("name", list(STATEFUL))
 def test_state_on_cpu_while_training_on_gpu(noisy_blobs: NoisyDataset, name: str) -> None:
     learner = _fit(name, noisy_blobs, epochs=2, device="cuda", state_device="cpu", state_dtype="float16")
     for key in STATEFUL[name][1]:
         assert getattr(learner, key).device.type == "cpu"
-    assert next(learner.model.parameters()).device.type == "cuda"
+    assert next(learner.model.parameters()).device == learner.device == torch.device("cuda", 0)
     assert learner.relabel_accuracy() > 0
 
 
