@@ -135,3 +135,12 @@ def test_a_ddp_process_gets_its_local_gpu(one_gpu, monkeypatch) -> None:
     monkeypatch.setenv("LOCAL_RANK", "1")
     with pytest.raises(ValueError, match=r"needs cuda:1 \(LOCAL_RANK\)"), distributed(device="cuda"):
         pass
+
+
+@pytest.mark.gpu
+def test_resolution_on_this_gpu_machine() -> None:
+    current = torch.device("cuda", torch.cuda.current_device())
+    assert resolve_device("cuda") == resolve_device("auto") == current
+    assert same_device(torch.device("cuda"), current)
+    with pytest.raises(DeviceError, match="got 'cuda:99'"):
+        resolve_device("cuda:99")

@@ -286,3 +286,17 @@ def test_state_option_errors(kw: dict, name: str) -> None:
     for cls in (CE, ELR, SOPPlus, DivideMix):
         with pytest.raises(ValueError, match=f"`{name}`"):
             cls(**kw)
+
+
+@pytest.mark.gpu
+@pytest.mark.parametrize("state_dtype", ["float32", "float16"])
+@pytest.mark.parametrize("name", ["ce", "elr", "sop", "sop+", "dividemix"])
+def test_learners_train_on_gpu_with_state_there(
+    noisy_blobs: NoisyDataset, name: str, state_dtype: str
+) -> None:
+    extra = {**DivideMix.SMALL_DATA, "warmup_epochs": 1} if name == "dividemix" else {}
+    learner = get_learner(name, **{**COMMON, **extra}, device="cuda", amp=True, state_dtype=state_dtype)
+    learner.fit(noisy_blobs, epochs=2, progress=False)
+    assert {t.device for t in learner.per_example_tensors().values()} <= {learner.device}
+    probs, _ = learner.predict(noisy_blobs)
+    assert np.isfinite(probs).all() and learner.corrected_labels().shape == (noisy_blobs.n,)

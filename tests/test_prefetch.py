@@ -134,3 +134,36 @@ def test_read_ahead_batches_equal_gathered_ones(monkeypatch, mapped_images: np.n
     with closing(pipe.gathered(raw, batches)) as stream:  # stopped early: no thread left behind
         next(stream)
     assert not _workers()
+
+
+@pytest.mark.gpu
+def test_in_memory_inputs_on_cuda_are_indexed_in_place() -> None:
+    pipe = InputPipeline(np.full(3, 0.5), np.full(3, 0.25), True, "cuda")  # resolved to cuda:N
+    x = np.random.default_rng(0).integers(0, 256, size=(20, 4, 4, 3), dtype=np.uint8)
+    raw = pipe.stage(x)
+    assert raw.device == pipe.device and pipe.device.index is not None
+    idx = torch.arange(0, 20, 3, device=pipe.device)
+    got = pipe.gather(raw, idx)  # the H200 crash: "cannot pin 'torch.cuda.ByteTensor'"
+    torch.testing.assert_close(got.cpu(), pipe(torch.from_numpy(x[::3]).to(pipe.device)).cpu())
+
+
+@pytest.mark.gpu
+@pytest.mark.parametrize("prefetch", [0, 1, 3])
+def test_mapped_batches_read_ahead_on_cuda_equal_gathered_ones(
+    mapped_images: np.ndarray, prefetch: int
+) -> None:
+    pipe = InputPipeline(np.full(3, 0.5), np.full(3, 0.25), True, "cuda")
+    pipe.prefetch = prefetch
+    raw = pipe.stage(mapped_images)
+    assert raw.device.type == "cpu"
+    order = torch.randperm(50, generator=torch.Generator().manual_seed(0)).to(pipe.device)
+    batches = torch.tensor_split(order, 7)
+    with closing(pipe.gathered(raw, batches)) as stream:
+        got = [x.clone() for x in stream]  # consumed on the default stream after the copy's event
+    want = [pipe(torch.from_numpy(np.array(mapped_images))[b.cpu()].to(pipe.device)) for b in batches]
+    for a, b in zip(got, want, strict=True):
+        torch.testing.assert_close(a, b, rtol=0, atol=0)
+    with closing(pipe.uploaded(mapped_images, 16)) as stream:
+        uploaded = torch.cat(list(stream))
+    torch.testing.assert_close(uploaded, pipe(torch.from_numpy(np.array(mapped_images)).to(pipe.device)))
+    assert not _workers()
