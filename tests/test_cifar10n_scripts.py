@@ -118,3 +118,17 @@ def test_grid_configs_are_valid(protocol, learner, tmp_path):
     assert config.warmup.learner == ("ce" if learner == "dividemix" else learner)
     assert config.train.model == ("preact_resnet18" if protocol == "paper" else "small_cnn")
     assert config.train.epochs == (300 if protocol == "paper" else 6)
+
+
+def test_fast_gpu_defaults_give_ce_the_measured_fast_net_recipe():
+    model, ce = grid.learner_params("fast", "ce", "cuda", None, None)
+    assert model == "airbench" and {k: ce[k] for k in grid.FAST_CE_GPU} == grid.FAST_CE_GPU
+    recipe = (ce["batch_size"], ce["lr"], ce["weight_decay"], ce["label_smoothing"])
+    assert recipe == (1024, 6.4, 1.25e-4, 0.2)
+    for learner in ("sop+", "dividemix"):  # the recipe was measured for CE only
+        _, params = grid.learner_params("fast", learner, "cuda", None, None)
+        assert (params["batch_size"], params["lr"]) == (512, 0.1) and "label_smoothing" not in params
+    _, cpu = grid.learner_params("fast", "ce", "cpu", None, None)
+    assert (cpu["batch_size"], cpu["lr"]) == (64, 0.1)
+    _, override = grid.learner_params("fast", "ce", "cuda", None, None, batch_size=256, lr=1.0)
+    assert (override["batch_size"], override["lr"]) == (256, 1.0)
