@@ -262,14 +262,12 @@ class Learner(Parameterized, ABC):
         return self._data.inputs(idx)
 
     def _batch_inputs(self, batches: Sequence[torch.Tensor]) -> Generator[torch.Tensor, None, None]:
-        """Normalised, un-augmented inputs of each of ``batches`` in order, on the device
-        (read ahead where that pays; close the iterator when stopping early)."""
+        """:meth:`_inputs` of each of ``batches`` in order (read ahead where that pays)."""
         assert self._data is not None
         return self._data.batch_inputs(batches)
 
     def _make_batch(self, idx: torch.Tensor, x: torch.Tensor | None = None) -> Batch:
-        """The training batch of dataset rows ``idx``; ``x`` their un-augmented inputs when
-        already gathered (:meth:`_batch_inputs`)."""
+        """The batch of rows ``idx``; ``x`` their :meth:`_inputs` when already gathered."""
         assert self._data is not None
         x = self._data.inputs(idx) if x is None else x
         weak = self._data.views.weak(x, self._gen)
