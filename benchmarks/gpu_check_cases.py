@@ -167,7 +167,7 @@ def _fit_predict_resume(ctx: Context, name: str, data: NoisyDataset, state: str,
 
 def _learner_case(name: str) -> Callable[[Context], Outcome]:
     def run(ctx: Context) -> Outcome:
-        ram = _images(ctx.size(1024, 64), ctx.size(32, 8))
+        ram = _images(ctx.size(512, 64), ctx.size(32, 8))
         mapped = _mapped(ram, ctx.scratch / "x.npy")
         variants = [("device", "float32", ram), ("device", "float16", mapped),
                     ("cpu", "float32", mapped), ("cpu", "float16", ram)]
@@ -315,7 +315,7 @@ def mmap_epoch(ctx: Context) -> Outcome:
                          schedule="triangle", amp=ctx.cuda, device=ctx.device, seed=0,
                          num_threads=None if ctx.cuda else 1)
             learner.fit(ds, epochs=1, progress=False)  # warm-up: whitening, cuDNN autotuning
-            logs = learner.fit(ds, epochs=3, progress=False)
+            logs = learner.fit(ds, epochs=2, progress=False)
         finally:
             input_pipeline.PREFETCH_BATCHES = before
         return float(np.median([log["seconds"] for log in logs])), [log["loss"] for log in logs]
