@@ -75,6 +75,7 @@ class Learner(Parameterized, ABC):
     tta : bool
         Average the logits of each image and its horizontal flip in :meth:`predict`.
     device : str or torch.device
+        "cpu", "auto", "cuda" or "cuda:N", resolved when set ("auto"/"cuda" become ``cuda:N``).
     seed : int
         Seeds the model's initialisation, the shuffling and the augmentations: on CPU the
         same seed gives bit-identical results.
@@ -403,10 +404,9 @@ class Learner(Parameterized, ABC):
         assert self.model is not None and self._data is not None
         x_np = inputs.x if isinstance(inputs, NoisyDataset) else np.asarray(inputs)
         self.model.eval()
-        with cpu_threads(self.num_threads), closing(
-            self._data.eval_batches(x_np, int(batch_size or self.eval_batch_size))
-        ) as batches:
-            return predict_batches(self._forward_eval, batches, self.device, self.amp, self._data.num_classes)
+        batches = closing(self._data.eval_batches(x_np, int(batch_size or self.eval_batch_size)))
+        with cpu_threads(self.num_threads), batches as stream:
+            return predict_batches(self._forward_eval, stream, self.device, self.amp, self._data.num_classes)
 
     def evaluate(self, dataset: NoisyDataset) -> float:
         """Accuracy on ``dataset``'s test set (report it with ``dataset.test_set``)."""
