@@ -48,6 +48,8 @@ import traceback
 from pathlib import Path
 from typing import Any
 
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "src"))  # also without PYTHONPATH=src
+
 import torch
 from gpu_check_cases import CASES, REPO, Context, Outcome
 
