@@ -153,7 +153,7 @@ def run_all(args: argparse.Namespace) -> int:
 
 def run_one(args: argparse.Namespace) -> int:
     """The child side: run one case and write its result file."""
-    ctx = Context(args.device, args.quick, Path(args.data).resolve(), Path(args.scratch))
+    ctx = Context(args.device, args.quick, args.data, Path(args.scratch))
     try:
         outcome = CASES[args.case].run(ctx)
     except Exception as exc:  # reported as the case's FAIL line; the traceback goes to the log
@@ -180,6 +180,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--result", help=argparse.SUPPRESS)
     ap.add_argument("--scratch", help=argparse.SUPPRESS)
     args = ap.parse_args(argv)
+    args.data = args.data.resolve()  # the cases run from the repository root
     return run_one(args) if args.case else run_all(args)
 
 
