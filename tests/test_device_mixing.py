@@ -15,8 +15,7 @@ import torch
 from fake_accelerator import FAKE, FakeAccelerator
 
 from prune4rel.data import NoisyDataset
-from prune4rel.learners import Callback, Learner, get_learner
-from prune4rel.warmup import warmup
+from prune4rel.learners import Callback, EpochRecorder, Learner, get_learner
 
 LEARNERS = ["ce", "elr", "sop", "sop+", "dividemix"]
 SETTINGS = {"model": "small_cnn", "batch_size": 16, "num_threads": 1, "seed": 0}
@@ -92,9 +91,9 @@ def test_learner_with_host_state_on_an_accelerator(
 
 
 @pytest.mark.parametrize("state_device", ["cpu", None])
-def test_warmup_records_on_an_accelerator(state_device: str | None) -> None:
+def test_the_warmup_recorder_on_an_accelerator(state_device: str | None) -> None:
     ds = images()
+    recorder = EpochRecorder()  # what the warm-up records signals with
     with FakeAccelerator():
-        signals = warmup(learner("elr", state_device=state_device), ds, epochs=2, record=True, progress=False)
-    assert signals.losses is not None and signals.losses.shape == (2, ds.n)
-    assert signals.embeddings.shape[0] == ds.n
+        learner("elr", state_device=state_device).fit(ds, epochs=2, progress=False, callbacks=[recorder])
+    assert recorder.losses.shape == recorder.correct.shape == recorder.margins.shape == (2, ds.n)
