@@ -1,12 +1,15 @@
 # Two entry points for a fresh machine (see README):
 #   make demo   install into .venv (CPU torch first) and run the bundled demo
 #   make test   install into .venv and run the whole test suite
+# and one for a machine with a GPU, first thing there (README, "On a GPU"; no .venv: the
+# image's python3 with its CUDA torch):
+#   make gpu-check   every GPU check, one PASS/FAIL line each, summary in $(GPU_OUT)
 PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: install demo test lint bench
+.PHONY: install demo test lint bench gpu-check
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -28,3 +31,9 @@ test: $(STAMP)
 
 bench: $(STAMP)
 	$(BIN)/python benchmarks/bench_select.py
+
+# data_local/ holds cifar10_small_webpq95.npz and cifar10n_labels.npz (git-ignored)
+GPU_DATA ?= data_local
+GPU_OUT ?= runs/gpu_check
+gpu-check:
+	PYTHONPATH=src $(PYTHON) benchmarks/gpu_check.py --data $(GPU_DATA) --out $(GPU_OUT)

@@ -185,3 +185,17 @@ def test_paper_gpu_cpu_run_goes_through_every_stage_and_resumes(preset, shared_d
     paper_gpu.main(argv)  # everything is done: nothing is trained again
     assert "  fit " not in capsys.readouterr().out
     assert {p: p.stat().st_mtime_ns for p in tmp_path.glob("*/result_*.json")} == before
+
+
+def test_fast_gpu_defaults_give_ce_the_measured_fast_net_recipe():
+    model, ce = grid.learner_params("fast", "ce", "cuda", None, None)
+    assert model == "airbench" and {k: ce[k] for k in grid.FAST_CE_GPU} == grid.FAST_CE_GPU
+    recipe = (ce["batch_size"], ce["lr"], ce["weight_decay"], ce["label_smoothing"])
+    assert recipe == (1024, 6.4, 1.25e-4, 0.2)
+    for learner in ("sop+", "dividemix"):  # the recipe was measured for CE only
+        _, params = grid.learner_params("fast", learner, "cuda", None, None)
+        assert (params["batch_size"], params["lr"]) == (512, 0.1) and "label_smoothing" not in params
+    _, cpu = grid.learner_params("fast", "ce", "cpu", None, None)
+    assert (cpu["batch_size"], cpu["lr"]) == (64, 0.1)
+    _, override = grid.learner_params("fast", "ce", "cuda", None, None, batch_size=256, lr=1.0)
+    assert (override["batch_size"], override["lr"]) == (256, 1.0)

@@ -211,13 +211,13 @@ def test_low_precision_state_is_stored_in_its_dtype(noisy_blobs: NoisyDataset, n
     assert learner.predict(noisy_blobs)[0].dtype == np.float32
 
 
-@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")
+@pytest.mark.gpu
 @pytest.mark.parametrize("name", list(STATEFUL))
 def test_state_on_cpu_while_training_on_gpu(noisy_blobs: NoisyDataset, name: str) -> None:
     learner = _fit(name, noisy_blobs, epochs=2, device="cuda", state_device="cpu", state_dtype="float16")
     for key in STATEFUL[name][1]:
         assert getattr(learner, key).device.type == "cpu"
-    assert next(learner.model.parameters()).device.type == "cuda"
+    assert next(learner.model.parameters()).device == learner.device == torch.device("cuda", 0)
     assert learner.relabel_accuracy() > 0
 
 
@@ -286,3 +286,17 @@ def test_state_option_errors(kw: dict, name: str) -> None:
     for cls in (CE, ELR, SOPPlus, DivideMix):
         with pytest.raises(ValueError, match=f"`{name}`"):
             cls(**kw)
+
+
+@pytest.mark.gpu
+@pytest.mark.parametrize("state_dtype", ["float32", "float16"])
+@pytest.mark.parametrize("name", ["ce", "elr", "sop", "sop+", "dividemix"])
+def test_learners_train_on_gpu_with_state_there(
+    noisy_blobs: NoisyDataset, name: str, state_dtype: str
+) -> None:
+    extra = {**DivideMix.SMALL_DATA, "warmup_epochs": 1} if name == "dividemix" else {}
+    learner = get_learner(name, **{**COMMON, **extra}, device="cuda", amp=True, state_dtype=state_dtype)
+    learner.fit(noisy_blobs, epochs=2, progress=False)
+    assert {t.device for t in learner.per_example_tensors().values()} <= {learner.device}
+    probs, _ = learner.predict(noisy_blobs)
+    assert np.isfinite(probs).all() and learner.corrected_labels().shape == (noisy_blobs.n,)

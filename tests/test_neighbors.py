@@ -91,15 +91,16 @@ def test_sparse_nonzero_equals_numpy(mask):
         np.testing.assert_array_equal(got, want)
 
 
-def test_cuda_device_without_a_gpu_is_a_clear_error():
-    import torch
-
+def test_cuda_device_without_a_gpu_is_a_clear_error(monkeypatch):
+    import prune4rel.devices
+    from prune4rel.devices import VisibleGPUs
     from prune4rel.selection import Prune4ReL
 
-    if torch.cuda.is_available():
-        pytest.skip("a CUDA device is present")
+    monkeypatch.setattr(prune4rel.devices, "visible_gpus", lambda: VisibleGPUs(0))
     with pytest.raises(ValueError, match="no CUDA device"):
         Prune4ReL(device="cuda")
+    with pytest.raises(ValueError, match="sees no CUDA GPU"):
+        exact_graph(np.ones((3, 2)), 0.9, device="cuda")
     with pytest.raises(ValueError, match="device"):
         exact_graph(np.ones((3, 2)), 0.9, device="tpu")
 

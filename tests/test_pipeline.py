@@ -460,10 +460,11 @@ def test_yaml_config_with_flat_aliases_and_overrides(tmp_path):
     assert RunConfig.from_dict(yaml.safe_load(changed.to_yaml())) == changed
 
 
-def test_cuda_request_without_gpu_is_a_clear_error():
-    if torch.cuda.is_available():
-        assert resolve_device("cuda").type == "cuda"
-        return
+def test_cuda_request_without_gpu_is_a_clear_error(monkeypatch):
+    import prune4rel.devices
+    from prune4rel.devices import VisibleGPUs
+
+    monkeypatch.setattr(prune4rel.devices, "visible_gpus", lambda: VisibleGPUs(0))
     with pytest.raises(ValueError, match="no CUDA GPU"):
         resolve_device("cuda")
     assert resolve_device("auto").type == "cpu"

@@ -263,7 +263,7 @@ def test_bad_arguments_raise(kwargs, match):
 
 def test_cuda_without_a_gpu_is_a_clear_error(monkeypatch):
     monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
-    with pytest.raises(ValueError, match="no CUDA device"):
+    with pytest.raises(ValueError, match=r"`device`.*sees no CUDA GPU.*got 'cuda'"):
         torch_graph(np.ones((3, 2)), 0.9, device="cuda")
 
 

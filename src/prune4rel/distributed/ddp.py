@@ -69,6 +69,7 @@ from torch import nn
 from torch.nn.parallel import DistributedDataParallel
 
 from prune4rel.data import NoisyDataset
+from prune4rel.devices import DeviceError, resolve_device
 from prune4rel.learners import LEARNERS, Callback, EpochRecorder, Learner, TrainingLoop
 from prune4rel.metrics import index_digest
 from prune4rel.signals import Signals
@@ -113,20 +114,18 @@ def _world() -> tuple[int, int]:
 
 
 def _resolve_device(device: str | torch.device, local_rank: int, world_size: int) -> torch.device:
-    if str(device) == "auto":
-        device = "cuda" if torch.cuda.is_available() else "cpu"
-    dev = torch.device(device)
-    if dev.type != "cuda":
+    """This process's device, resolved: under torchrun (``world_size > 1``) CUDA means
+    ``cuda:LOCAL_RANK``."""
+    dev = resolve_device(device)
+    if dev.type != "cuda" or world_size == 1:
         return dev
-    if not torch.cuda.is_available():
-        raise ValueError(f"`device` is {str(device)!r} but torch sees no CUDA GPU; use 'cpu'")
-    index = local_rank if world_size > 1 else (dev.index or 0)
-    if index >= torch.cuda.device_count():
+    try:
+        return resolve_device(torch.device("cuda", local_rank))
+    except DeviceError as exc:
         raise ValueError(
-            f"`device` {str(device)!r}: this process needs cuda:{index} (LOCAL_RANK) but only "
-            f"{torch.cuda.device_count()} CUDA device(s) exist; start at most that many processes per node"
-        )
-    return torch.device("cuda", index)
+            f"`device` {str(device)!r}: this process needs cuda:{local_rank} (LOCAL_RANK), but "
+            f"{exc.allowed}; start at most that many processes per node"
+        ) from None
 
 
 @contextmanager

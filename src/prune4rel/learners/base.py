@@ -11,7 +11,8 @@ epoch loop), ``inference`` and ``runtime`` (device, mixed precision, threads).
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from collections.abc import Sequence
+from collections.abc import Generator, Sequence
+from contextlib import closing
 from typing import Any, ClassVar
 
 import numpy as np
@@ -74,6 +75,7 @@ class Learner(Parameterized, ABC):
     tta : bool
         Average the logits of each image and its horizontal flip in :meth:`predict`.
     device : str or torch.device
+        "cpu", "auto", "cuda" or "cuda:N", resolved when set ("auto"/"cuda" become ``cuda:N``).
     seed : int
         Seeds the model's initialisation, the shuffling and the augmentations: on CPU the
         same seed gives bit-identical results.
@@ -260,9 +262,15 @@ class Learner(Parameterized, ABC):
         assert self._data is not None
         return self._data.inputs(idx)
 
-    def _make_batch(self, idx: torch.Tensor) -> Batch:
+    def _batch_inputs(self, batches: Sequence[torch.Tensor]) -> Generator[torch.Tensor, None, None]:
+        """:meth:`_inputs` of each of ``batches`` in order (read ahead where that pays)."""
         assert self._data is not None
-        x = self._data.inputs(idx)
+        return self._data.batch_inputs(batches)
+
+    def _make_batch(self, idx: torch.Tensor, x: torch.Tensor | None = None) -> Batch:
+        """The batch of rows ``idx``; ``x`` their :meth:`_inputs` when already gathered."""
+        assert self._data is not None
+        x = self._data.inputs(idx) if x is None else x
         weak = self._data.views.weak(x, self._gen)
         strong = self._data.views.strong(x, self._gen) if self.uses_strong_view else None
         return Batch(idx=idx, x=weak, y=self._data.labels[idx], x_strong=strong)
@@ -396,9 +404,9 @@ class Learner(Parameterized, ABC):
         assert self.model is not None and self._data is not None
         x_np = inputs.x if isinstance(inputs, NoisyDataset) else np.asarray(inputs)
         self.model.eval()
-        with cpu_threads(self.num_threads):
-            batches = self._data.eval_batches(x_np, int(batch_size or self.eval_batch_size))
-            return predict_batches(self._forward_eval, batches, self.device, self.amp, self._data.num_classes)
+        batches = closing(self._data.eval_batches(x_np, int(batch_size or self.eval_batch_size)))
+        with cpu_threads(self.num_threads), batches as stream:
+            return predict_batches(self._forward_eval, stream, self.device, self.amp, self._data.num_classes)
 
     def evaluate(self, dataset: NoisyDataset) -> float:
         """Accuracy on ``dataset``'s test set (report it with ``dataset.test_set``)."""

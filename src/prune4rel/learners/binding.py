@@ -3,7 +3,7 @@ the network built for it, and the checked indices of a ``fit`` call."""
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Generator, Sequence
 from typing import Any
 
 import numpy as np
@@ -81,7 +81,13 @@ class BoundDataset:
         """Normalised inputs of dataset rows ``idx`` (B,), on the device."""
         return self.pipeline.gather(self.raw, idx)
 
-    def eval_batches(self, x: np.ndarray, batch_size: int) -> Iterator[torch.Tensor]:
+    def batch_inputs(self, batches: Sequence[torch.Tensor]) -> Generator[torch.Tensor, None, None]:
+        """:meth:`inputs` of each of ``batches`` in order (a memory-mapped set on a GPU is
+        read ahead; see :meth:`~prune4rel.data.InputPipeline.gathered`). Close the iterator
+        when stopping before its end."""
+        return self.pipeline.gathered(self.raw, batches)
+
+    def eval_batches(self, x: np.ndarray, batch_size: int) -> Generator[torch.Tensor, None, None]:
         """Normalised batches of raw inputs ``x`` (N, ...) in the training layout, on the device.
 
         Raises
@@ -94,8 +100,7 @@ class BoundDataset:
                 f"`inputs` rows have shape {tuple(x.shape[1:])}, the learner was trained on "
                 f"{tuple(self.raw.shape[1:])}"
             )
-        for start in range(0, x.shape[0], batch_size):
-            yield self.pipeline(self.pipeline.upload(x[start : start + batch_size]))
+        return self.pipeline.uploaded(x, batch_size)
 
 
 def build_network(spec: ModelSpec, dataset: NoisyDataset, model_kwargs: dict[str, Any]) -> nn.Module:

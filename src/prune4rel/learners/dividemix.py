@@ -439,8 +439,11 @@ class DivideMix(Learner):
         labels = []
         with torch.no_grad():  # in row chunks: one float32 copy of the targets may not fit
             for rows in torch.arange(given.numel(), device=self._targets.device).split(self.eval_batch_size):
-                seen = self._seen[:, rows]
-                summed = (self._targets[:, rows].float() * seen[..., None]).sum(dim=0)
-                labels.append(torch.where(seen.any(dim=0), summed.argmax(dim=1).to(given.device),
-                                          given[rows.to(given.device)]))
+                # the state may live on the host (state_device="cpu"): its rows join the labels
+                seen = self._seen[:, rows].to(given.device)
+                targets = self._targets[:, rows].to(given.device, torch.float32)
+                summed = (targets * seen[..., None]).sum(dim=0)
+                labels.append(
+                    torch.where(seen.any(dim=0), summed.argmax(dim=1), given[rows.to(given.device)])
+                )
         return torch.cat(labels).cpu().numpy().astype(np.int64)

@@ -11,7 +11,7 @@ from __future__ import annotations
 import math
 import time
 from collections.abc import Sequence
-from contextlib import AbstractContextManager, nullcontext
+from contextlib import AbstractContextManager, closing, nullcontext
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -115,23 +115,25 @@ def train_epoch(
     learner.model.train()
     loss_sum, hits, seen = 0.0, 0, 0
     step = step0
-    for bidx in learner.training_loop.batches(learner, idx):
-        factor = learner._lr_factor(step, total_steps)
-        for opt, scheduled in optimizers:
-            if scheduled:
-                set_lr(opt, factor)
-        batch = learner._make_batch(bidx)
-        with autocast(learner.device, learner.amp):
-            loss, logits = learner._train_step(batch, epoch)
-        take_step(loss, [opt for opt, _ in optimizers], learner.name, epoch, step)
-        logits = logits.detach().float()
-        for cb in callbacks:
-            cb.on_batch_end(learner, epoch, bidx, logits)
-        b = bidx.numel()
-        loss_sum += float(loss.detach()) * b
-        hits += int((logits.argmax(1) == batch.y).sum())
-        seen += b
-        step += 1
+    batches = learner.training_loop.batches(learner, idx)
+    with closing(learner._batch_inputs(batches)) as inputs:
+        for bidx, x in zip(batches, inputs):
+            factor = learner._lr_factor(step, total_steps)
+            for opt, scheduled in optimizers:
+                if scheduled:
+                    set_lr(opt, factor)
+            batch = learner._make_batch(bidx, x)
+            with autocast(learner.device, learner.amp):
+                loss, logits = learner._train_step(batch, epoch)
+            take_step(loss, [opt for opt, _ in optimizers], learner.name, epoch, step)
+            logits = logits.detach().float()
+            for cb in callbacks:
+                cb.on_batch_end(learner, epoch, bidx, logits)
+            b = bidx.numel()
+            loss_sum += float(loss.detach()) * b
+            hits += int((logits.argmax(1) == batch.y).sum())
+            seen += b
+            step += 1
     return {
         "loss": loss_sum / max(1, seen),
         "train_acc_given": hits / max(1, seen),

@@ -1,6 +1,7 @@
 """Where and how a learner computes: its device, where its per-example state lives, mixed
 precision, the device's RNG state and CPU threads. Every device decision of the learners is
-made here."""
+made here: the device is resolved once, when the learner is built or its ``device`` set
+(``"cuda"`` becomes ``cuda:N``, see :mod:`prune4rel.devices`)."""
 
 from __future__ import annotations
 
@@ -10,7 +11,8 @@ from typing import Any
 
 import torch
 
-from prune4rel.validation import Rule
+from prune4rel.devices import DeviceError, resolve_device
+from prune4rel.validation import ParameterError, Rule
 
 __all__ = [
     "DeviceRule", "autocast", "cpu_threads", "device_rng_state", "set_device_rng_state", "state_device",
@@ -18,10 +20,12 @@ __all__ = [
 
 
 class DeviceRule(Rule):
-    """A torch device, or a string naming one (``"cpu"``, ``"cuda"``, ``"cuda:1"``)."""
+    """A device that exists here: a :class:`torch.device` or a string (``"cpu"``, ``"auto"``,
+    ``"cuda"``, ``"cuda:1"``), resolved once (:func:`prune4rel.devices.resolve_device`): the
+    learner keeps the concrete ``cuda:N``."""
 
     def accepts(self, value: Any) -> bool:
-        if isinstance(value, torch.device):
+        if isinstance(value, torch.device) or value == "auto":
             return True
         if not isinstance(value, str):
             return False
@@ -32,10 +36,20 @@ class DeviceRule(Rule):
         return True
 
     def describe(self) -> str:
-        return "a torch device or a device string such as 'cpu' or 'cuda:0'"
+        return "a torch device or a device string: 'cpu', 'auto', 'cuda' or 'cuda:N'"
 
     def convert(self, value: Any) -> torch.device:
-        return torch.device(value)
+        return resolve_device(value)
+
+    def check(self, name: str, value: Any) -> torch.device:
+        """``value`` resolved, or :class:`ParameterError` naming ``name`` (also for a GPU
+        that is not visible)."""
+        if not self.accepts(value):
+            raise ParameterError(name, value, self.describe())
+        try:
+            return resolve_device(value, name)
+        except DeviceError as exc:
+            raise ParameterError(name, value, exc.allowed) from None
 
 
 def state_device(option: str | None, device: torch.device) -> torch.device:

@@ -16,8 +16,8 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
-import torch
 
+import prune4rel.devices as devices
 from prune4rel.neighbors.exact import exact_graph
 from prune4rel.neighbors.faiss_backend import INDEXES, faiss_graph
 from prune4rel.neighbors.graph import CSRGraph
@@ -71,7 +71,8 @@ class GraphBackend:
 
 
 class _Device(Rule):
-    """A compute device string that :func:`~prune4rel.neighbors.check_device` accepts here."""
+    """A compute device that :func:`~prune4rel.neighbors.check_device` accepts here, kept
+    resolved (a bare "cuda" becomes "cuda:N", so equal devices give equal settings)."""
 
     def accepts(self, value: Any) -> bool:
         try:
@@ -80,9 +81,12 @@ class _Device(Rule):
             return False
 
     def describe(self) -> str:
-        if torch.cuda.is_available():
-            return "'cpu' or a CUDA device ('cuda', 'cuda:N')"
-        return "'cpu' (no CUDA device is available here)"
+        if devices.visible_gpus().count > 0:
+            return "'cpu', 'auto' or a visible CUDA device ('cuda', 'cuda:N')"
+        return "'cpu' or 'auto' (no CUDA device is available here)"
+
+    def convert(self, value: Any) -> str:
+        return str(check_device(value))
 
 
 #: Rules of the arguments every backend takes (selectors declare the same ones).

@@ -12,6 +12,7 @@ import numpy as np
 import scipy.sparse as sp
 import torch
 
+from prune4rel.devices import DeviceError, resolve_device
 from prune4rel.neighbors.graph import CSRGraph
 
 __all__ = [
@@ -52,16 +53,18 @@ def check_tau(tau: float) -> float:
     return value
 
 
-def check_device(device: str) -> torch.device:
-    """Validate a compute device for similarity products ("cpu", "cuda", "cuda:N")."""
-    try:
-        dev = torch.device(device)
-    except (RuntimeError, TypeError) as exc:
-        raise ValueError(f"`device` must be 'cpu' or a CUDA device like 'cuda:0', got {device!r}") from exc
-    if dev.type == "cuda" and not torch.cuda.is_available():
-        raise ValueError(f"`device` is {device!r} but no CUDA device is available; use device='cpu'")
+def check_device(device: str | torch.device) -> torch.device:
+    """A compute device for similarity products ("cpu", "auto", "cuda", "cuda:N"), resolved
+    once (:func:`prune4rel.devices.resolve_device`: a bare "cuda" becomes ``cuda:N``).
+
+    Raises
+    ------
+    ValueError
+        Naming ``device``: not a device, not the CPU or CUDA, or a GPU that is not visible.
+    """
+    dev = resolve_device(device)
     if dev.type not in ("cpu", "cuda"):
-        raise ValueError(f"`device` must be 'cpu' or a CUDA device, got {device!r}")
+        raise DeviceError("device", device, "'cpu', 'auto' or a CUDA device ('cuda', 'cuda:N')")
     return dev
 
 

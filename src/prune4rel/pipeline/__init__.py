@@ -63,8 +63,9 @@ from prune4rel.config import (
     WarmupConfig,
 )
 from prune4rel.data import load_dataset
+from prune4rel.devices import resolve_device
 from prune4rel.pipeline.checks import check_config
-from prune4rel.pipeline.run import FULL_METHOD, RESULT_KEYS, resolve_device, run_experiment
+from prune4rel.pipeline.run import FULL_METHOD, RESULT_KEYS, run_experiment
 
 __all__ = [
     "ALIASES",

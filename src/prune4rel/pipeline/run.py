@@ -15,6 +15,7 @@ from tqdm.auto import tqdm
 from prune4rel._io import atomic_write_json
 from prune4rel.config import SCHEMA_VERSION, RunConfig, data_key, digest, fraction_tag
 from prune4rel.data import NoisyDataset, load_dataset
+from prune4rel.devices import resolve_device
 from prune4rel.learners import Callback
 from prune4rel.metrics import index_digest
 from prune4rel.pipeline.checkpoints import read_json
@@ -30,7 +31,7 @@ from prune4rel.pipeline.stages import (
 )
 from prune4rel.signals import Signals
 
-__all__ = ["FULL_METHOD", "RESULT_KEYS", "resolve_device", "run_experiment"]
+__all__ = ["FULL_METHOD", "RESULT_KEYS", "run_experiment"]
 
 #: Method name of the full-data reference (fraction 1.0).
 FULL_METHOD = "full"
@@ -42,29 +43,6 @@ RESULT_KEYS = (
     "best_epoch", "relabel_acc", "test_set", "dataset", "learner", "learner_params", "epochs",
     "warmup_epochs", "seconds", "device", "seed", "data_seed",
 )
-
-
-def resolve_device(device: str) -> torch.device:
-    """``"auto"`` -> cuda when available else cpu; checks that a requested GPU exists.
-
-    Raises
-    ------
-    ValueError
-        When ``device`` asks for CUDA and ``torch.cuda.is_available()`` is False, or names a
-        GPU index that does not exist.
-    """
-    if device == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    dev = torch.device(device)
-    if dev.type == "cuda":
-        if not torch.cuda.is_available():
-            raise ValueError(
-                f"`device` is {device!r} but no CUDA GPU is available to torch "
-                f"(torch {torch.__version__}, cuda build: {torch.version.cuda}); use --device cpu"
-            )
-        if dev.index is not None and dev.index >= torch.cuda.device_count():
-            raise ValueError(f"`device` {device!r}: only {torch.cuda.device_count()} CUDA device(s) exist")
-    return dev
 
 
 def run_experiment(
