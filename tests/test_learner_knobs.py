@@ -218,3 +218,22 @@ def test_a_dataset_of_another_shape_is_refused(change: str) -> None:
     }[change]()
     with pytest.raises(ValueError, match="holds state for a dataset"):
         learner.fit(other, epochs=1, progress=False)
+
+
+def test_channels_last_gives_the_same_numbers_in_nhwc_order():
+    rng = np.random.default_rng(0)
+    ds = from_arrays(
+        rng.integers(0, 256, (120, 12, 12, 3), dtype=np.uint8), rng.integers(0, 3, 120),
+        rng.integers(0, 256, (50, 12, 12, 3), dtype=np.uint8), rng.integers(0, 3, 50),
+    )
+    plain = CE("small_cnn", num_threads=1, seed=0, batch_size=32)
+    nhwc = CE("small_cnn", num_threads=1, seed=0, batch_size=32, channels_last=True)
+    for learner in (plain, nhwc):
+        learner.fit(ds, epochs=2, progress=False)
+    conv = next(m for m in nhwc.model.modules() if isinstance(m, torch.nn.Conv2d))
+    assert conv.weight.is_contiguous(memory_format=torch.channels_last)
+    assert nhwc._inputs(torch.arange(4)).is_contiguous(memory_format=torch.channels_last)
+    assert not plain._inputs(torch.arange(4)).is_contiguous(memory_format=torch.channels_last)
+    p_plain, _ = plain.predict(ds.x_test[:50])
+    p_nhwc, _ = nhwc.predict(ds.x_test[:50])
+    np.testing.assert_allclose(p_nhwc, p_plain, rtol=1e-4, atol=1e-5)

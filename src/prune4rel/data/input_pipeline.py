@@ -83,6 +83,9 @@ class InputPipeline:
     is_image : bool
     device : torch.device or str
         Resolved here (:func:`prune4rel.devices.resolve_device`: "cuda" becomes ``cuda:N``).
+    channels_last : bool
+        Give image batches in NHWC memory order (``torch.channels_last``: the same values,
+        the layout fast convolutions with tensor cores want) instead of contiguous NCHW.
 
     Attributes
     ----------
@@ -91,9 +94,13 @@ class InputPipeline:
         0 reads each batch when it is asked for.
     """
 
-    def __init__(self, mean: np.ndarray, std: np.ndarray, is_image: bool, device: torch.device | str) -> None:
+    def __init__(
+        self, mean: np.ndarray, std: np.ndarray, is_image: bool, device: torch.device | str,
+        channels_last: bool = False,
+    ) -> None:
         self.device = resolve_device(device)
         self.is_image = is_image
+        self.memory_format = torch.channels_last if channels_last else torch.contiguous_format
         self.prefetch = PREFETCH_BATCHES
         shape = (1, -1, 1, 1) if is_image else (1, -1)
         self.mean = torch.as_tensor(np.asarray(mean, np.float32), device=self.device).reshape(shape)
@@ -187,5 +194,5 @@ class InputPipeline:
         """Normalise a raw batch: returns (B, C, H, W) or (B, F) float32."""
         if self.is_image:
             x = raw.permute(0, 3, 1, 2).float().div_(255.0)
-            return ((x - self.mean) / self.std).contiguous()
+            return ((x - self.mean) / self.std).contiguous(memory_format=self.memory_format)
         return (raw.float() - self.mean) / self.std

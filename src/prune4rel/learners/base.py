@@ -25,20 +25,11 @@ from prune4rel.learners.callbacks import Callback
 from prune4rel.learners.checkpoint import check_format, fit_progress, pack_state, restore_state
 from prune4rel.learners.inference import embed_and_logits, predict_batches
 from prune4rel.learners.loop import Batch, TrainingLoop, run_epochs, train_epoch
-from prune4rel.learners.optim import SCHEDULES, Optimizers, lr_factor, make_sgd
-from prune4rel.learners.runtime import DeviceRule, cpu_threads, state_device
+from prune4rel.learners.optim import Optimizers, lr_factor, make_sgd
+from prune4rel.learners.params import LEARNER_RULES
+from prune4rel.learners.runtime import cpu_threads, state_device
 from prune4rel.learners.state import STATE_DTYPES, StateField, StateStorage
-from prune4rel.validation import (
-    Boolean,
-    Integer,
-    MappingOf,
-    Options,
-    Parameterized,
-    Real,
-    Rule,
-    Satisfies,
-    optional,
-)
+from prune4rel.validation import Integer, Parameterized, Rule
 
 __all__ = ["Learner"]
 
@@ -74,6 +65,8 @@ class Learner(Parameterized, ABC):
         bf16 autocast of the forward passes, on CUDA and on CPU; losses stay float32.
     tta : bool
         Average the logits of each image and its horizontal flip in :meth:`predict`.
+    channels_last : bool
+        Images and networks in NHWC memory order (faster convolutions on GPU tensor cores).
     device : str or torch.device
         "cpu", "auto", "cuda" or "cuda:N", resolved when set ("auto"/"cuda" become ``cuda:N``).
     seed : int
@@ -100,29 +93,7 @@ class Learner(Parameterized, ABC):
     """
 
     name: ClassVar[str] = "learner"
-    param_rules: ClassVar[dict[str, Rule]] = {
-        "batch_size": Integer(1),
-        "lr": Real(0, closed="right"),
-        "momentum": Real(0),
-        "weight_decay": Real(0),
-        "nesterov": Boolean(),
-        "schedule": Options(*SCHEDULES),
-        "min_lr_ratio": Real(0),
-        "warmup_fraction": Real(0, 1, closed="left"),
-        "label_smoothing": Real(0, 1, closed="left"),
-        "augment": Satisfies(
-            lambda v: v is None or isinstance(v, Augment) or v == "auto", "'auto', None or an Augment"
-        ),
-        "amp": Boolean(),
-        "tta": Boolean(),
-        "device": DeviceRule(),
-        "seed": Integer(0),
-        "eval_batch_size": Integer(1),
-        "model_kwargs": MappingOf(),
-        "num_threads": optional(Integer(1)),
-        "state_dtype": Options(*STATE_DTYPES),
-        "state_device": optional(Options("auto", "cpu")),
-    }
+    param_rules: ClassVar[dict[str, Rule]] = LEARNER_RULES
     #: the per-example tensors this learner keeps (allocated at the first bind, saved by
     #: :meth:`state_dict`, kept identical across ranks by data-parallel training)
     per_example_state: ClassVar[tuple[StateField, ...]] = ()
@@ -152,6 +123,7 @@ class Learner(Parameterized, ABC):
         augment: str | Augment | None = "auto",
         amp: bool = False,
         tta: bool = False,
+        channels_last: bool = False,
         device: str | torch.device = "cpu",
         seed: int = 0,
         eval_batch_size: int = 1024,
@@ -165,7 +137,7 @@ class Learner(Parameterized, ABC):
         self.momentum, self.weight_decay, self.nesterov = momentum, weight_decay, nesterov
         self.schedule, self.min_lr_ratio, self.warmup_fraction = schedule, min_lr_ratio, warmup_fraction
         self.label_smoothing, self.augment, self.amp, self.tta = label_smoothing, augment, amp, tta
-        self.seed, self.num_threads = seed, num_threads
+        self.seed, self.num_threads, self.channels_last = seed, num_threads, channels_last
         self.state_dtype, self.state_device = state_dtype, state_device
         vars(self).update(device=device, model_kwargs=model_kwargs)
         self._validate_params()
@@ -225,7 +197,7 @@ class Learner(Parameterized, ABC):
         if self._data is not None:
             self._data.attach(dataset)
             return
-        self._data = BoundDataset(dataset, self.device, self.augment)
+        self._data = BoundDataset(dataset, self.device, self.augment, self.channels_last and dataset.is_image)
         with torch.random.fork_rng(devices=[]):
             torch.manual_seed(self.seed)
             self.model = self._build_model(dataset)
@@ -239,7 +211,10 @@ class Learner(Parameterized, ABC):
 
     def _build_model(self, dataset: NoisyDataset) -> nn.Module:
         """Create the network (called once, under the learner's seed)."""
-        return build_network(self.model_spec, dataset, self.model_kwargs).to(self.device)
+        network: Any = build_network(self.model_spec, dataset, self.model_kwargs).to(self.device)
+        if self.channels_last and dataset.is_image:  # torch's stubs omit memory_format for Module.to
+            network = network.to(memory_format=torch.channels_last)
+        return network
 
     def _init_from_data(self, indices: np.ndarray) -> None:
         """Let each network initialise from data (airbench's whitening) once, before training,

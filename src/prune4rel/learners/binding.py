@@ -43,11 +43,14 @@ class BoundDataset:
         input shape, None the identity.
     """
 
-    def __init__(self, dataset: NoisyDataset, device: torch.device, augment: str | Augment | None) -> None:
+    def __init__(
+        self, dataset: NoisyDataset, device: torch.device, augment: str | Augment | None,
+        channels_last: bool = False,
+    ) -> None:
         self.n, self.num_classes = dataset.n, dataset.num_classes
         self.input_shape = dataset.input_shape
         mean, std = dataset.normalization()
-        self.pipeline = InputPipeline(mean, std, dataset.is_image, device)
+        self.pipeline = InputPipeline(mean, std, dataset.is_image, device, channels_last)
         if augment == "auto":
             self.views = default_augment(dataset.input_shape)
         else:
