@@ -236,21 +236,31 @@ def _split_list(values: tuple[str, ...]) -> list[str] | None:
 @click.option("--device", help="cpu, cuda, cuda:N or auto.")
 @click.option("--set", "sets", multiple=True, metavar="KEY=VALUE",
               help="Any config field by dotted name, e.g. train.params.lr=0.1 (value parsed as YAML).")
-@click.option("--out", required=True, type=click.Path(file_okay=False, path_type=Path), help="Run directory.")
+@click.option("--out", type=click.Path(file_okay=False, path_type=Path),
+              help="Run directory (required unless --print-config).")
 @click.option("--no-resume", is_flag=True, help="Recompute every stage instead of reusing finished ones.")
 @click.option("--quiet", is_flag=True, help="No progress bars.")
+@click.option("--print-config", is_flag=True,
+              help="Print the resolved configuration (flags applied) as YAML for --config, and exit.")
 def run(
     config_path: Path | None,
     methods: tuple[str, ...],
     fractions: str | None,
     sets: tuple[str, ...],
-    out: Path,
+    out: Path | None,
     no_resume: bool,
     quiet: bool,
+    print_config: bool,
     **flags: Any,
 ) -> None:
-    """Run (or resume) an experiment: warm-up, selection, training, results in OUT."""
-    from prune4rel.pipeline import RunConfig, run_experiment
+    """Run (or resume) an experiment: warm-up, selection, training, results in OUT.
+
+    Start a config file with `prune4rel run [flags] --print-config > run.yaml`.
+    """
+    from prune4rel.pipeline import RunConfig, check_config, run_experiment
+
+    if out is None and not print_config:
+        raise click.UsageError("Missing option '--out' (the run directory).")
 
     overrides: dict[str, Any] = {
         "dataset": flags["dataset"], "data.root": flags["data_root"], "data.path": flags["data_path"],
@@ -266,6 +276,11 @@ def run(
         config = RunConfig.from_yaml(config_path) if config_path is not None else RunConfig()
         config = config.with_overrides(overrides)
         config = config.with_overrides(_parse_params(sets))
+        if print_config:
+            check_config(config)
+            click.echo(config.to_yaml(), nl=False)
+            return
+        assert out is not None  # checked above
         summary = run_experiment(config, out, resume=not no_resume, progress=not quiet)
     except ValueError as exc:
         raise click.ClickException(str(exc)) from exc
