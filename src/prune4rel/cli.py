@@ -1,4 +1,4 @@
-"""Command-line interface: ``prune4rel demo | select | methods | run | report``."""
+"""Command-line interface: ``prune4rel demo | select | methods | run | report | inspect``."""
 
 from __future__ import annotations
 
@@ -316,6 +316,73 @@ def report(
         click.echo(text)
     else:
         click.echo(f"wrote {out}" + (f" and {plot}" if plot else ""))
+
+
+def _clean_labels(spec: str) -> np.ndarray:
+    """``FILE.npy`` or ``FILE.npz:KEY`` (``clean_label`` when KEY is left out) as an array."""
+    path, key = spec.rsplit(":", 1) if ".npz:" in spec else (spec, "")
+    try:
+        if path.endswith(".npz"):
+            with np.load(path, allow_pickle=False) as npz:
+                name = key or "clean_label"
+                if name not in npz.files:
+                    raise ValueError(f"{path} has no array {name!r}; it has {sorted(npz.files)}")
+                return np.asarray(npz[name])
+        return np.asarray(np.load(path, allow_pickle=False))
+    except (OSError, zipfile.BadZipFile) as exc:
+        raise ValueError(f"cannot read clean labels from {spec}: {exc}") from None
+
+
+@main.command("inspect")
+@click.argument("signals", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.option("--out", required=True, type=click.Path(file_okay=False, path_type=Path), help="Output folder.")
+@click.option("--method", "methods", multiple=True, default=("prune4rel",), show_default=True,
+              help="Selector whose selection, rank and N(x; S) go into the table (repeat or comma-separate).")
+@click.option("--fraction", default=0.3, show_default=True, type=float, help="Budget of every selection.")
+@click.option("--tau", default=0.975, show_default=True, type=float,
+              help="Similarity threshold of the graph (degree, N(x; S)) and of the Prune4ReL selectors.")
+@click.option("--param", "extra", multiple=True, metavar="METHOD.KEY=VALUE",
+              help="A hyper-parameter of one method, e.g. cleanlab.pred_probs=given (VALUE read as YAML).")
+@click.option("--clean-labels", metavar="FILE[:KEY]",
+              help="True labels for evaluation, if SIGNALS has none: an .npy, or an .npz and its key "
+              "(default key clean_label).")
+@click.option("--quiet", is_flag=True, help="No progress bars or step lines.")
+def inspect_command(
+    signals: Path, out: Path, methods: tuple[str, ...], fraction: float, tau: float,
+    extra: tuple[str, ...], clean_labels: str | None, quiet: bool,
+) -> None:
+    """Per-example table, plots and a one-page summary of a SIGNALS file, in OUT.
+
+    Writes examples.csv and examples.parquet (given and predicted label, confidence,
+    agreement, tau-degree, per method its rank and N(x; S) at --fraction, clean label),
+    confidence.png, degree.png, relabel_vs_neighborhood.png (with clean labels) and
+    summary.md (noise estimates, per-class counts, what fraction to keep).
+    """
+    import time
+
+    from prune4rel.inspect import inspect_signals
+
+    params: dict[str, dict[str, Any]] = {}
+    for key, value in _parse_params(extra).items():
+        method, dot, name = key.partition(".")
+        if not dot or not method or not name:
+            raise click.BadParameter(f"expected METHOD.KEY=VALUE, got {key!r}", param_hint="--param")
+        params.setdefault(method, {})[name] = value
+    start = time.perf_counter()
+    try:
+        data = Signals.load(signals)
+        if clean_labels is not None:
+            data = dataclasses.replace(data, clean_labels=_clean_labels(clean_labels))
+        result = inspect_signals(
+            data, out, methods=_split_list(methods) or ["prune4rel"], fraction=fraction, tau=tau,
+            params=params, source=signals.name, progress=not quiet, log=None if quiet else click.echo,
+        )
+    except (ValueError, ImportError) as exc:
+        raise click.ClickException(str(exc)) from exc
+    for note in result.notes:
+        click.echo(f"note: {note}")
+    click.echo(f"wrote {', '.join(p.name for p in result.files.values())} to {out} "
+               f"({time.perf_counter() - start:.1f} s)")
 
 
 @main.command("convert-signals")
