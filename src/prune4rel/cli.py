@@ -214,8 +214,14 @@ def _split_list(values: tuple[str, ...]) -> list[str] | None:
               help="YAML run config (see prune4rel.config.RunConfig); flags override it.")
 @click.option("--dataset", help=f"One of {', '.join(dataset_names())}.")
 @click.option("--data-root", help="Dataset folder (CIFAR-10N: cifar10.npz and cifar10n_labels.npz).")
-@click.option("--data-path", help="For --dataset arrays: the .npz file; for image_csv: the training CSV.")
-@click.option("--test-path", help="For --dataset image_csv: a test CSV (default: hold out 20%).")
+@click.option("--data-path", help="For --dataset arrays: the .npz file; for image_csv: the training CSV; "
+              "for hf: a folder written by datasets' save_to_disk.")
+@click.option("--test-path", help="For --dataset image_csv: a test CSV; for hf: a test save_to_disk folder "
+              "(default: hold out 20%).")
+@click.option("--image-column", help="For --dataset hf: the image column (default image).")
+@click.option("--label-column", help="For --dataset hf: the given-label column (default label).")
+@click.option("--clean-label-column", help="For --dataset hf: a column of true labels (evaluation only).")
+@click.option("--test-split", help="For --dataset hf: the test split of a DatasetDict (default: test).")
 @click.option("--image-size", type=int, help="Image-file datasets: decode at this size (default 64).")
 @click.option("--cache", help="Image-file datasets: decode into memory-mapped .npy files in this folder.")
 @click.option("--label-set",
@@ -271,6 +277,8 @@ def run(
         "warmup_epochs": flags["warmup_epochs"], "epochs": flags["epochs"], "seed": flags["seed"],
         "data_seed": flags["data_seed"], "device": flags["device"], "test_path": flags["test_path"],
         "image_size": flags["image_size"], "cache": flags["cache"],
+        "image_column": flags["image_column"], "label_column": flags["label_column"],
+        "clean_label_column": flags["clean_label_column"], "test_split": flags["test_split"],
     }
     try:
         config = RunConfig.from_yaml(config_path) if config_path is not None else RunConfig()
