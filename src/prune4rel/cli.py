@@ -6,6 +6,7 @@ import dataclasses
 import json
 import shutil
 import textwrap
+import time
 import zipfile
 from pathlib import Path
 from typing import Any
@@ -366,8 +367,6 @@ def inspect_command(
     confidence.png, degree.png, relabel_vs_neighborhood.png (with clean labels) and
     summary.md (noise estimates, per-class counts, what fraction to keep).
     """
-    import time
-
     from prune4rel.inspect import inspect_signals
 
     params: dict[str, dict[str, Any]] = {}
