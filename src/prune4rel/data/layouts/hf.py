@@ -26,8 +26,8 @@ __all__ = ["load_hf_images"]
 
 
 class _EncodedImage(io.BytesIO):
-    """One image's encoded bytes, named ``hf:<blake2b of the bytes>`` in messages and in the
-    decoded-image cache key (so that a cache follows the content, not the folder)."""
+    """One image's encoded bytes, named ``hf:<blake2b of the bytes> (<where>)`` in messages and
+    in the decoded-image cache key: a folder saved again with other images gets another key."""
 
     def __init__(self, data: bytes, where: str) -> None:
         super().__init__(data)
