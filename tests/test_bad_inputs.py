@@ -275,7 +275,7 @@ CLI_ROWS = [
     cli("selector-param-in-config", "`selection.params.prune4rel.tau` must be a number in [0, 1), got 2",
         *RUN,
         "--set", "selection.params={prune4rel: {tau: 2}}"),
-    cli("data-path-on-digits", "`data.path` applies to the datasets 'arrays' and 'image_csv' only", *RUN,
+    cli("data-path-on-digits", "`data.path` applies to the datasets 'arrays', 'image_csv' and 'hf' only", *RUN,
         "--data-path", "x.npz"),
     cli("data-root-on-digits", "`data.root` applies to the datasets", *RUN, "--data-root", "x"),
     cli("set-section-not-mapping", "`data` must be a mapping of its fields, got 5", *RUN, "--set", "data=5"),

@@ -24,22 +24,23 @@ N = 40
 
 def test_builtin_declarations():
     assert dataset_names() == (
-        "digits", "cifar10n", "cifar100n", "arrays", "image_csv", "webvision", "clothing1m", "imagenet"
+        "digits", "cifar10n", "cifar100n", "arrays", "image_csv", "webvision", "clothing1m", "imagenet", "hf"
     )
     specs = registered_datasets()
     assert {s.name for s in specs if s.human_noise} == {"cifar10n", "cifar100n", "webvision", "clothing1m"}
-    assert {s.name for s in specs if s.image_files} == {"image_csv", "webvision", "clothing1m", "imagenet"}
+    image_sets = {"image_csv", "webvision", "clothing1m", "imagenet", "hf"}
+    assert {s.name for s in specs if s.image_files} == image_sets
     assert {s.name: dict(s.required) for s in specs if s.required} == {
         "cifar10n": {"root": "folder with cifar10.npz"}, "cifar100n": {"root": "CIFAR-100 folder"},
         "arrays": {"path": "an .npz file"}, "image_csv": {"path": "the training CSV"},
         "webvision": {"root": "WebVision folder"}, "clothing1m": {"root": "Clothing-1M folder"},
-        "imagenet": {"root": "ImageNet folder"},
+        "imagenet": {"root": "ImageNet folder"}, "hf": {"path": "a folder written by datasets' save_to_disk"},
     }
     assert dataset_spec("cifar10n").label_sets == ("worst", "aggre", "random1", "random2", "random3", "clean")
     assert dataset_spec("cifar100n").label_sets == ("noisy", "clean")
     assert dataset_spec("cifar10n").test_sets == ("exact1k", "jpeg10k")
     assert [s.name for s in specs if s.test_sets] == ["cifar10n"]
-    assert [s.name for s in specs if s.extra_fields] == ["image_csv"]
+    assert [s.name for s in specs if s.extra_fields] == ["image_csv", "hf"]
 
 
 def test_unknown_and_duplicate_names():

@@ -1,4 +1,5 @@
-"""Command-line interface: ``prune4rel demo | select | methods | run | report | convert-signals``.
+"""Command-line interface: ``prune4rel demo | select | methods | run | report | inspect |
+convert-signals`` (also ``python -m prune4rel``).
 
 A user's mistake is one ``Error: ...`` line and exit code 2, never a traceback (see
 :mod:`prune4rel.cli_input`; ``prune4rel --debug`` shows it).
@@ -11,6 +12,7 @@ import json
 import os
 import shutil
 import textwrap
+import time
 from pathlib import Path
 from typing import Any
 
@@ -322,6 +324,8 @@ _RUN_FLAGS = {
     "noise": "noise", "noise_rate": "noise_rate", "model": "model", "learner": "learner",
     "warmup_epochs": "warmup_epochs", "epochs": "epochs", "seed": "seed", "data_seed": "data_seed",
     "device": "device", "test_path": "test_path", "image_size": "image_size", "cache": "cache",
+    "image_column": "image_column", "label_column": "label_column",
+    "clean_label_column": "clean_label_column", "test_split": "test_split",
 }
 
 
@@ -344,8 +348,14 @@ def _run_overrides(given: dict[str, tuple[str, Any]], sets: tuple[str, ...]) -> 
               help="YAML run config (see prune4rel.config.RunConfig); flags override it.")
 @click.option("--dataset", help=f"One of {', '.join(dataset_names())}.")
 @click.option("--data-root", help="Dataset folder (CIFAR-10N: cifar10.npz and cifar10n_labels.npz).")
-@click.option("--data-path", help="For --dataset arrays: the .npz file; for image_csv: the training CSV.")
-@click.option("--test-path", help="For --dataset image_csv: a test CSV (default: hold out 20%).")
+@click.option("--data-path", help="For --dataset arrays: the .npz file; for image_csv: the training CSV; "
+              "for hf: a folder written by datasets' save_to_disk.")
+@click.option("--test-path", help="For --dataset image_csv: a test CSV; for hf: a test save_to_disk folder "
+              "(default: hold out 20%).")
+@click.option("--image-column", help="For --dataset hf: the image column (default image).")
+@click.option("--label-column", help="For --dataset hf: the given-label column (default label).")
+@click.option("--clean-label-column", help="For --dataset hf: a column of true labels (evaluation only).")
+@click.option("--test-split", help="For --dataset hf: the test split of a DatasetDict (default: test).")
 @click.option("--image-size", type=int, help="Image-file datasets: decode at this size (default 64).")
 @click.option("--cache", help="Image-file datasets: decode into memory-mapped .npy files in this folder.")
 @click.option("--label-set",
@@ -366,33 +376,45 @@ def _run_overrides(given: dict[str, tuple[str, Any]], sets: tuple[str, ...]) -> 
 @click.option("--device", help="cpu, cuda, cuda:N or auto.")
 @click.option("--set", "sets", multiple=True, metavar="KEY=VALUE",
               help="Any config field by dotted name, e.g. train.params.lr=0.1 (value parsed as YAML).")
-@click.option("--out", required=True, type=NonEmptyPath(file_okay=False, path_type=Path),
-              help="Run directory.")
+@click.option("--out", type=NonEmptyPath(file_okay=False, path_type=Path),
+              help="Run directory (required unless --print-config).")
 @click.option("--no-resume", is_flag=True, help="Recompute every stage instead of reusing finished ones.")
 @click.option("--quiet", is_flag=True, help="No progress bars.")
+@click.option("--print-config", is_flag=True,
+              help="Print the resolved configuration (flags applied) as YAML for --config, and exit.")
 def run(
     config_path: Path | None,
     methods: tuple[str, ...],
     fractions: str | None,
     sets: tuple[str, ...],
-    out: Path,
+    out: Path | None,
     no_resume: bool,
     quiet: bool,
+    print_config: bool,
     **flags: Any,
 ) -> None:
     """Run (or resume) an experiment: warm-up, selection, training, results in OUT.
 
     Flags and --set override the --config file; a field set twice on the command line (by
-    a flag and --set, or by two --set) is an error.
+    a flag and --set, or by two --set) is an error. Start a config file with
+    `prune4rel run [flags] --print-config > run.yaml`.
     """
-    from prune4rel.pipeline import RunConfig, run_experiment
+    from prune4rel.pipeline import RunConfig, check_config, run_experiment
 
+    if out is None and not print_config:
+        raise click.UsageError("Missing option '--out' (the run directory).")
     given = {f"--{name.replace('_', '-')}": (key, flags[name]) for name, key in _RUN_FLAGS.items()}
     given["--method"] = ("methods", _split_list(methods) if methods else None)
     given["--fractions"] = ("fractions", fractions)
     overrides = _run_overrides({opt: kv for opt, kv in given.items() if kv[1] is not None}, sets)
     config = RunConfig.from_yaml(config_path) if config_path is not None else RunConfig()
-    summary = run_experiment(config.with_overrides(overrides), out, resume=not no_resume, progress=not quiet)
+    config = config.with_overrides(overrides)
+    if print_config:
+        check_config(config)
+        click.echo(config.to_yaml(), nl=False)
+        return
+    assert out is not None  # checked above
+    summary = run_experiment(config, out, resume=not no_resume, progress=not quiet)
     for r in summary["results"]:
         relabel = "n/a" if r["relabel_acc"] is None else f"{r['relabel_acc']:.1%}"
         noise = "n/a" if r["subset_noise_rate"] is None else f"{r['subset_noise_rate']:.1%}"
@@ -422,6 +444,66 @@ def report(
         click.echo(text)
     else:
         click.echo(f"wrote {out}" + (f" and {plot}" if plot else ""))
+
+
+def _clean_labels(spec: str) -> Any:
+    """``FILE.npy`` or ``FILE.npz:KEY`` (``clean_label`` when KEY is left out) as an array."""
+    path, key = spec.rsplit(":", 1) if ".npz:" in spec else (spec, "")
+    if not path.endswith(".npz"):
+        return open_npy(path)
+    arrays, name = read_npz(path), key or "clean_label"
+    if name not in arrays:
+        raise click.BadParameter(f"{path} has no array {name!r}; it has {sorted(arrays)}",
+                                 param_hint="--clean-labels")
+    return arrays[name]
+
+
+@main.command("inspect")
+@click.argument("signals", type=NonEmptyPath(exists=True, dir_okay=False, path_type=Path))
+@click.option("--out", required=True, type=NonEmptyPath(file_okay=False, path_type=Path),
+              help="Output folder.")
+@click.option("--method", "methods", multiple=True, default=("prune4rel",), show_default=True,
+              help="Selector whose selection, rank and N(x; S) go into the table (repeat or comma-separate).")
+@click.option("--fraction", default=0.3, show_default=True, type=FRACTION, help="Budget of every selection.")
+@click.option("--tau", default=0.975, show_default=True, type=float,
+              help="Similarity threshold of the graph (degree, N(x; S)) and of the Prune4ReL selectors.")
+@click.option("--param", "extra", multiple=True, metavar="METHOD.KEY=VALUE",
+              help="A hyper-parameter of one method, e.g. cleanlab.pred_probs=given (VALUE read as YAML).")
+@click.option("--clean-labels", metavar="FILE[:KEY]",
+              help="True labels for evaluation, if SIGNALS has none: an .npy, or an .npz and its key "
+              "(default key clean_label).")
+@click.option("--quiet", is_flag=True, help="No progress bars or step lines.")
+def inspect_command(
+    signals: Path, out: Path, methods: tuple[str, ...], fraction: float, tau: float,
+    extra: tuple[str, ...], clean_labels: str | None, quiet: bool,
+) -> None:
+    """Per-example table, plots and a one-page summary of a SIGNALS file, in OUT.
+
+    Writes examples.csv and examples.parquet (given and predicted label, confidence,
+    agreement, tau-degree, per method its rank and N(x; S) at --fraction, clean label),
+    confidence.png, degree.png, relabel_vs_neighborhood.png (with clean labels) and
+    summary.md (noise estimates, per-class counts, what fraction to keep).
+    """
+    from prune4rel.inspect import inspect_signals
+
+    params: dict[str, dict[str, Any]] = {}
+    for key, value in parse_pairs(extra, "--param").items():
+        method, dot, name = key.partition(".")
+        if not dot or not method or not name:
+            raise click.BadParameter(f"expected METHOD.KEY=VALUE, got {key!r}", param_hint="--param")
+        params.setdefault(method, {})[name] = value
+    start = time.perf_counter()
+    data = Signals.load(signals)
+    if clean_labels is not None:
+        data = dataclasses.replace(data, clean_labels=_clean_labels(clean_labels))
+    result = inspect_signals(
+        data, out, methods=_split_list(methods) or ["prune4rel"], fraction=fraction, tau=tau,
+        params=params, source=signals.name, progress=not quiet, log=None if quiet else click.echo,
+    )
+    for note in result.notes:
+        click.echo(f"note: {note}")
+    click.echo(f"wrote {', '.join(p.name for p in result.files.values())} to {out} "
+               f"({time.perf_counter() - start:.1f} s)")
 
 
 @main.command("convert-signals")

@@ -7,11 +7,16 @@ from typing import Any
 
 from prune4rel.config.rules import PathText
 from prune4rel.data import DatasetSpec, dataset_names, dataset_spec, registered_datasets
-from prune4rel.validation import Integer, Options, Real, Rule, optional
+from prune4rel.validation import Integer, Options, Real, Rule, Satisfies, optional
 
-__all__ = ["NOISE_KINDS", "DataConfig"]
+__all__ = ["NOISE_KINDS", "UNSET_UNWRITTEN", "DataConfig"]
 
 NOISE_KINDS = ("symmetric", "asymmetric")
+#: Fields added after the first run directories were written: left out of ``config.yaml``
+#: (and of the hashes, see :mod:`prune4rel.config.hashing`) while unset, so that those
+#: directories read and resume unchanged.
+UNSET_UNWRITTEN = ("image_column", "label_column", "clean_label_column", "test_split")
+_NAME = Satisfies(lambda v: isinstance(v, str) and v.strip() != "", "a non-empty name")
 #: Rules of the fields that every dataset reads the same way.
 _RULES: dict[str, Rule] = {
     "seed": Integer(0),
@@ -23,6 +28,7 @@ _RULES: dict[str, Rule] = {
     "path": optional(PathText()),
     "cache": optional(PathText()),
     "test_path": optional(PathText()),
+    **{key: optional(_NAME) for key in UNSET_UNWRITTEN},
 }
 
 
@@ -52,13 +58,14 @@ class DataConfig:
     Parameters
     ----------
     dataset : {"digits", "cifar10n", "cifar100n", "arrays", "image_csv", "webvision", \
-"clothing1m", "imagenet"}
+"clothing1m", "imagenet", "hf"}
         A registered dataset (:func:`~prune4rel.data.dataset_names`): scikit-learn's digits
         with synthetic noise; CIFAR-10 with CIFAR-10N human labels; CIFAR-100 with
         CIFAR-100N labels; a user ``.npz`` file (see ``path``); or image files: a CSV of
         (path, label[, clean_label]) rows, or WebVision (first 50 classes of the Google
         subset), Clothing-1M or ImageNet-1K in their standard layouts (see
-        :mod:`prune4rel.data.layouts`), decoded at ``image_size``.
+        :mod:`prune4rel.data.layouts`), or a Hugging Face image dataset saved with
+        ``save_to_disk`` ("hf", see ``path``), decoded at ``image_size``.
     root : str, optional
         The dataset's folder: CIFAR-10N (``cifar10.npz`` and ``cifar10n_labels.npz``),
         CIFAR-100N (see :func:`~prune4rel.data.load_cifar100n`), WebVision, Clothing-1M or
@@ -67,9 +74,18 @@ class DataConfig:
     path : str, optional
         For "arrays": an ``.npz`` with ``x_train``, ``y_train`` (noisy), ``x_test``,
         ``y_test`` and optionally ``clean`` (true training labels). For "image_csv": the
-        training CSV.
+        training CSV. For "hf": the folder written by ``datasets``' ``save_to_disk`` (a
+        ``Dataset``, or a ``DatasetDict`` whose "train" split is the training set).
     test_path : str, optional
-        For "image_csv": a test CSV; without it a seeded 20% of the rows are held out.
+        For "image_csv": a test CSV; for "hf": another ``save_to_disk`` folder. Without it
+        (and, for "hf", without a test split) a seeded 20% of the rows are held out.
+    image_column, label_column : str, optional
+        For "hf": the image column (a ``datasets.Image`` feature; default "image") and the
+        given-label column (default "label").
+    clean_label_column : str, optional
+        For "hf": a column of true labels (evaluation only; -1 where unknown).
+    test_split : str, optional
+        For "hf": the test split of a ``DatasetDict`` (default "test" when it has one).
     label_set : str, optional
         CIFAR-10N label set ("worst" by default, "aggre", "random1", "random2", "random3",
         "clean") or CIFAR-100N ("noisy" by default, "clean"); unset for other datasets.
@@ -112,6 +128,10 @@ class DataConfig:
     image_size: int | None = None
     cache: str | None = None
     test_path: str | None = None
+    image_column: str | None = None
+    label_column: str | None = None
+    clean_label_column: str | None = None
+    test_split: str | None = None
 
     def __post_init__(self) -> None:
         spec = dataset_spec(Options(*dataset_names()).check("data.dataset", self.dataset))

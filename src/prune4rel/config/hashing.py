@@ -11,7 +11,7 @@ import json
 from dataclasses import asdict
 from typing import Any
 
-from prune4rel.config.data import DataConfig
+from prune4rel.config.data import UNSET_UNWRITTEN, DataConfig
 
 __all__ = ["SCHEMA_VERSION", "data_key", "digest", "fraction_tag"]
 
@@ -19,7 +19,7 @@ __all__ = ["SCHEMA_VERSION", "data_key", "digest", "fraction_tag"]
 SCHEMA_VERSION = 1
 #: DataConfig fields added after the first schema: hashed only when set, so that earlier run
 #: directories stay resumable.
-_LATER_DATA_FIELDS = ("image_size", "cache", "test_path")
+_LATER_DATA_FIELDS = ("image_size", "cache", "test_path", *UNSET_UNWRITTEN)
 
 
 def digest(*parts: Any) -> str:

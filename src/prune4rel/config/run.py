@@ -17,7 +17,7 @@ import numpy as np
 import torch
 import yaml
 
-from prune4rel.config.data import DataConfig
+from prune4rel.config.data import UNSET_UNWRITTEN, DataConfig
 from prune4rel.config.sections import SelectionConfig, TrainConfig, WarmupConfig
 from prune4rel.config.yamltext import load_yaml
 from prune4rel.validation import Integer, Satisfies
@@ -58,6 +58,10 @@ ALIASES: dict[str, tuple[str, ...]] = {
     "image_size": ("data.image_size",),
     "cache": ("data.cache",),
     "test_path": ("data.test_path",),
+    "image_column": ("data.image_column",),
+    "label_column": ("data.label_column",),
+    "clean_label_column": ("data.clean_label_column",),
+    "test_split": ("data.test_split",),
     "model": ("warmup.model", "train.model"),
     "learner": ("train.learner",),
     "learner_params": ("train.params",),
@@ -122,8 +126,14 @@ class RunConfig:
 
     # ------------------------------------------------------------------ (de)serialisation
     def to_dict(self) -> dict[str, Any]:
-        """Plain nested dict (lists instead of tuples), as written to ``config.yaml``."""
-        return to_plain(asdict(self))
+        """Plain nested dict (lists instead of tuples), as written to ``config.yaml``.
+
+        The ``data`` fields of :data:`~prune4rel.config.data.UNSET_UNWRITTEN` appear only when
+        set, so that a configuration from before they existed reads back to the same text.
+        """
+        tree = to_plain(asdict(self))
+        tree["data"] = {k: v for k, v in tree["data"].items() if not (k in UNSET_UNWRITTEN and v is None)}
+        return tree
 
     def to_yaml(self) -> str:
         """The configuration as YAML text."""
@@ -204,7 +214,7 @@ class RunConfig:
         ValueError
             For an unknown field or a value its rule does not allow (naming the field).
         """
-        tree = self.to_dict()
+        tree = to_plain(asdict(self))  # every field, set or not
         for key, value in overrides.items():
             for dotted in ALIASES.get(key, (key,)):
                 parts = dotted.split(".")

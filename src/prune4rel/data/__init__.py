@@ -23,6 +23,7 @@ from prune4rel.data.decode import decode_image
 from prune4rel.data.image_files import FileImageDataset
 from prune4rel.data.input_pipeline import InputPipeline
 from prune4rel.data.layouts.clothing1m import CLOTHING1M_CLASSES, load_clothing1m
+from prune4rel.data.layouts.hf import load_hf_images
 from prune4rel.data.layouts.image_csv import index_image_csv, load_image_folder
 from prune4rel.data.layouts.imagenet import load_imagenet
 from prune4rel.data.layouts.webvision import load_webvision
@@ -80,6 +81,7 @@ __all__ = [
     "load_clothing1m",
     "load_dataset",
     "load_digits_noisy",
+    "load_hf_images",
     "load_image_folder",
     "load_imagenet",
     "load_webvision",

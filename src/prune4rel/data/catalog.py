@@ -1,7 +1,8 @@
 """The built-in datasets, each one registry entry (see :mod:`prune4rel.data.registry`).
 
 digits (scikit-learn, synthetic noise), CIFAR-10N and CIFAR-100N (human noise), a user
-``.npz`` of arrays, and image files: a CSV of paths, WebVision, Clothing-1M and ImageNet.
+``.npz`` of arrays, and image files: a CSV of paths, WebVision, Clothing-1M, ImageNet and a
+Hugging Face image dataset saved with ``save_to_disk``.
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ import numpy as np
 from prune4rel.data.dataset import NoisyDataset, from_arrays
 from prune4rel.data.image_files import FileImageDataset
 from prune4rel.data.layouts.clothing1m import load_clothing1m
+from prune4rel.data.layouts.hf import load_hf_images
 from prune4rel.data.layouts.image_csv import index_image_csv
 from prune4rel.data.layouts.imagenet import load_imagenet
 from prune4rel.data.layouts.webvision import load_webvision
@@ -132,6 +134,16 @@ def _imagenet(request: DataRequest) -> tuple[NoisyDataset, str]:
     return _image_files(load_imagenet(Path(str(request.root))), request)
 
 
+def _hf(request: DataRequest) -> tuple[NoisyDataset, str]:
+    ds = load_hf_images(
+        str(request.path), image_column=str(request.image_column), label_column=str(request.label_column),
+        clean_label_column=request.clean_label_column, test_split=request.test_split,
+        test_path=request.test_path, seed=request.seed, image_size=request.image_size,
+        max_train=request.train_subset, max_test=request.test_subset, cache=request.cache, progress=True,
+    )
+    return ds, f"{ds.name} ({request.image_size}px)"
+
+
 _IMAGE_DEFAULTS = {"image_size": DEFAULT_IMAGE_SIZE}
 
 register_dataset(DatasetSpec("digits", _digits, adds_noise=True))
@@ -159,4 +171,9 @@ register_dataset(DatasetSpec(
 ))
 register_dataset(DatasetSpec(
     "imagenet", _imagenet, required={"root": "ImageNet folder"}, defaults=_IMAGE_DEFAULTS, image_files=True,
+))
+register_dataset(DatasetSpec(
+    "hf", _hf, required={"path": "a folder written by datasets' save_to_disk"},
+    defaults={**_IMAGE_DEFAULTS, "image_column": "image", "label_column": "label"}, image_files=True,
+    extra_fields=("test_path", "image_column", "label_column", "clean_label_column", "test_split"),
 ))

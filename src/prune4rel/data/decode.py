@@ -18,19 +18,22 @@ import warnings
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
-from typing import Any
+from typing import Any, BinaryIO
 
 import numpy as np
 
 from prune4rel._io import ResumeWarning, atomic_write_json
 
-__all__ = ["GIB", "ImageSize", "decode_image", "decode_images_to_npy", "decode_many"]
+__all__ = ["GIB", "ImageSize", "ImageSource", "decode_image", "decode_images_to_npy", "decode_many"]
 
 GIB = 1 << 30
 #: Cache file format version (part of every cache key).
 _CACHE_VERSION = 1
 
 ImageSize = int | tuple[int, int] | None
+#: An image file, or an open binary stream of one (its ``str()`` names it in messages and
+#: in the cache key).
+ImageSource = str | Path | BinaryIO
 
 
 def check_image_size(image_size: ImageSize) -> tuple[int, int] | int | None:
@@ -51,12 +54,13 @@ def check_image_size(image_size: ImageSize) -> tuple[int, int] | int | None:
     )
 
 
-def decode_image(path: str | Path, image_size: ImageSize = None, mode: str = "RGB") -> np.ndarray:
+def decode_image(path: ImageSource, image_size: ImageSize = None, mode: str = "RGB") -> np.ndarray:
     """Read one image file with Pillow.
 
     Parameters
     ----------
-    path : path
+    path : path or binary stream
+        An image file, or an open stream of one's bytes (read from its start).
     image_size : int, (height, width) or None
         An int resizes the shorter side to ``image_size`` (bilinear, antialiased) and
         centre-crops a square; a pair resizes to exactly that shape; None keeps the size.
@@ -104,7 +108,7 @@ def decode_image(path: str | Path, image_size: ImageSize = None, mode: str = "RG
 
 
 def _decode_rows(
-    paths: Sequence[Path], out: np.ndarray, first_shape: tuple[int, ...], image_size: ImageSize,
+    paths: Sequence[ImageSource], out: np.ndarray, first_shape: tuple[int, ...], image_size: ImageSize,
     mode: str, workers: int, bar: Any,
 ) -> None:
     """Decode ``paths[k]`` into ``out[k]`` for every k (threads: Pillow's decoders release the
@@ -130,7 +134,7 @@ def _decode_rows(
 
 
 def decode_many(
-    paths: Sequence[Path],
+    paths: Sequence[ImageSource],
     image_size: ImageSize,
     mode: str,
     workers: int,
@@ -162,7 +166,7 @@ def decode_many(
     return out
 
 
-def cache_key(paths: Sequence[Path | str], image_size: ImageSize, mode: str) -> str:
+def cache_key(paths: Sequence[ImageSource], image_size: ImageSize, mode: str) -> str:
     """The 16-hex-digit key of a decoded set: file list (in order), image size and mode."""
     h = hashlib.sha256(f"prune4rel-decoded v{_CACHE_VERSION} {image_size!r} {mode}".encode())
     for p in paths:
@@ -188,7 +192,7 @@ def _load_finished(dest: Path, n: int) -> np.ndarray | None:
 
 
 def decode_images_to_npy(
-    paths: Sequence[Path],
+    paths: Sequence[ImageSource],
     cache_dir: str | Path,
     image_size: ImageSize,
     mode: str = "RGB",

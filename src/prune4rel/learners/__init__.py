@@ -13,7 +13,7 @@ from typing import Any
 
 from prune4rel.learners.base import Learner
 from prune4rel.learners.binding import ModelSpec
-from prune4rel.learners.callbacks import Callback, EpochRecorder
+from prune4rel.learners.callbacks import Callback, EpochRecorder, example_statistics
 from prune4rel.learners.ce import CE
 from prune4rel.learners.checkpoint import LearnerStateError
 from prune4rel.learners.elr import ELR
@@ -36,6 +36,7 @@ __all__ = [
     "SOPPlus",
     "StateField",
     "TrainingLoop",
+    "example_statistics",
     "get_learner",
     "learner_class",
 ]

@@ -12,7 +12,39 @@ if TYPE_CHECKING:
     from prune4rel.data import NoisyDataset
     from prune4rel.learners.base import Learner
 
-__all__ = ["Callback", "EpochRecorder"]
+__all__ = ["Callback", "EpochRecorder", "example_statistics"]
+
+
+@torch.no_grad()
+def example_statistics(
+    logits: torch.Tensor, labels: torch.Tensor
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """Loss, correctness and margin of each row against its given label.
+
+    The per-example measures of :class:`EpochRecorder` and
+    :class:`~prune4rel.warmup.SignalRecorder` (one definition for both).
+
+    Parameters
+    ----------
+    logits : Tensor of float, shape (B, C)
+    labels : Tensor of int64, shape (B,), on the device of ``logits``
+        Given labels in ``[0, C)``.
+
+    Returns
+    -------
+    loss : Tensor, shape (B,), dtype of ``logits``
+        Cross-entropy of the given label.
+    correct : Tensor of bool, shape (B,)
+        ``argmax(logits) == label``.
+    margin : Tensor, shape (B,), dtype of ``logits``
+        Logit of the given label minus the largest other logit (AUM's margin; ``+inf``
+        when ``C == 1``).
+    """
+    loss = F.cross_entropy(logits, labels, reduction="none")
+    correct = logits.argmax(dim=1) == labels
+    given = logits.gather(1, labels[:, None]).squeeze(1)
+    others = logits.scatter(1, labels[:, None], float("-inf")).amax(dim=1)
+    return loss, correct, given - others
 
 
 class Callback:
@@ -43,7 +75,8 @@ class EpochRecorder(Callback):
     """Records, every epoch, each trained example's loss, correctness and margin.
 
     All three are measured against the *given* label on the training-mode logits of the
-    example's (augmented) view at the step it was trained in that epoch:
+    example's (augmented) view at the step it was trained in that epoch, by
+    :func:`example_statistics`:
 
     - loss: cross-entropy of the given label;
     - correct: ``argmax(logits) == given label``;
@@ -88,12 +121,7 @@ class EpochRecorder(Callback):
     ) -> None:
         assert self._labels is not None  # set in on_fit_start (internal invariant)
         loss, correct, margin = self._ensure(logits.device)
-        y = self._labels[indices]
-        loss[indices] = F.cross_entropy(logits, y, reduction="none")
-        correct[indices] = logits.argmax(dim=1) == y
-        given = logits.gather(1, y[:, None]).squeeze(1)
-        others = logits.scatter(1, y[:, None], float("-inf")).amax(dim=1)
-        margin[indices] = given - others
+        loss[indices], correct[indices], margin[indices] = example_statistics(logits, self._labels[indices])
 
     def on_epoch_end(self, learner: Learner, epoch: int, logs: dict[str, Any]) -> None:
         if self._cur is None:

@@ -4,7 +4,7 @@ Importing this package registers every built-in selector; use
 :func:`get_selector` / :func:`available_selectors` to find them by name.
 """
 
-from prune4rel.selection import baselines, prune4rel_selector, prune4rel_variants
+from prune4rel.selection import baselines, cleanlab_selector, prune4rel_selector, prune4rel_variants
 from prune4rel.selection.base import (
     MissingSignalError,
     Selection,
@@ -30,6 +30,7 @@ from prune4rel.selection.baselines import (
     SmallLoss,
     Uniform,
 )
+from prune4rel.selection.cleanlab_selector import CleanlabSelector
 from prune4rel.selection.prune4rel_selector import Prune4ReL, neighborhood_objective
 from prune4rel.selection.prune4rel_variants import Prune4ReLAgree
 
@@ -37,6 +38,7 @@ __all__ = [
     "AUM",
     "CCS",
     "EL2N",
+    "CleanlabSelector",
     "Entropy",
     "Forgetting",
     "GraNd",
@@ -54,6 +56,7 @@ __all__ = [
     "available_selectors",
     "baselines",
     "class_budgets",
+    "cleanlab_selector",
     "get_selector",
     "neighborhood_objective",
     "prune4rel_selector",

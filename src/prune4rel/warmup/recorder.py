@@ -4,8 +4,9 @@ The loop calls :meth:`SignalRecorder.record_batch` after each training step (exa
 indices, the step's logits, the given labels, optionally penultimate features) and
 :meth:`SignalRecorder.end_epoch` after each epoch; :meth:`SignalRecorder.to_signals` then
 returns :class:`~prune4rel.signals.Signals` with the per-epoch histories. Loss, correctness
-and margin are computed by :class:`~prune4rel.learners.EpochRecorder`'s code, so they mean
-exactly what they mean for prune4rel's own warm-up.
+and margin are computed by :func:`~prune4rel.learners.example_statistics`, the function
+:class:`~prune4rel.learners.EpochRecorder` uses, so they mean exactly what they mean for
+prune4rel's own warm-up.
 """
 
 from __future__ import annotations
@@ -13,12 +14,12 @@ from __future__ import annotations
 import os
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Any, cast
+from typing import Any
 
 import numpy as np
 import torch
 
-from prune4rel.learners import EpochRecorder
+from prune4rel.learners import example_statistics
 from prune4rel.signals import Signals
 from prune4rel.warmup.batches import as_indices, as_labels, storage_dtype
 from prune4rel.warmup.extract import Outputs
@@ -27,40 +28,6 @@ __all__ = ["SignalRecorder"]
 
 _HISTORIES = ("losses", "correct", "margins")
 _OUTPUT_FILES = ("probs", "embeddings")
-
-
-class _BatchSource:
-    """Stands in for the learner and dataset :class:`EpochRecorder` reads: one batch's labels."""
-
-    def __init__(self, labels: torch.Tensor) -> None:
-        self.n = int(labels.shape[0])
-        self._labels = labels
-
-    def given_labels_tensor(self) -> torch.Tensor:
-        return self._labels
-
-
-def _batch_statistics(logits: torch.Tensor, labels: torch.Tensor) -> tuple[np.ndarray, ...]:
-    """Loss, correctness and margin of each row, as :class:`EpochRecorder` defines them.
-
-    Parameters
-    ----------
-    logits : Tensor, shape (B, C), float32
-    labels : Tensor, shape (B,), int64, on the device of ``logits``
-
-    Returns
-    -------
-    losses : ndarray of float32, shape (B,)
-    correct : ndarray of bool, shape (B,)
-    margins : ndarray of float32, shape (B,)
-    """
-    # EpochRecorder keeps its math inside its hooks; drive them over a one-batch "dataset"
-    rec = EpochRecorder()
-    source = cast(Any, _BatchSource(labels))
-    rec.on_fit_start(source, source, np.arange(source.n), 1)
-    rec.on_batch_end(source, 0, torch.arange(source.n, device=logits.device), logits)
-    rec.on_epoch_end(source, 0, {})
-    return rec.losses[0], rec.correct[0], rec.margins[0]
 
 
 class _History:
@@ -221,7 +188,9 @@ class SignalRecorder:
         y = self._batch_labels(idx, labels, classes)
         feats = self._batch_features(idx.size, features)
         z = z.detach().float()
-        loss, correct, margin = _batch_statistics(z, torch.from_numpy(y).to(z.device))
+        loss, correct, margin = (
+            t.cpu().numpy() for t in example_statistics(z, torch.from_numpy(y).to(z.device))
+        )
         self._num_classes = classes
         self._labels[idx] = y
         self._loss[idx], self._correct[idx], self._margin[idx] = loss, correct, margin
