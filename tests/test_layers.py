@@ -15,7 +15,7 @@ import pytest
 
 SRC = Path(__file__).resolve().parents[1] / "src" / "prune4rel"
 
-_BASE = {"validation", "devices", "_io", "metrics"}
+_BASE = {"validation", "devices", "_io", "_lock", "metrics"}
 _LOW = _BASE | {"signals", "neighbors", "selection", "data", "models", "learners"}
 #: unit -> the other units it may import
 ALLOWED: dict[str, set[str]] = {
@@ -23,9 +23,10 @@ ALLOWED: dict[str, set[str]] = {
     "devices": set(),
     "metrics": set(),
     "_io": set(),
+    "_lock": set(),
     "signals": {"validation", "metrics", "_io"},
     "neighbors": {"validation", "devices", "metrics"},
-    "selection": {"signals", "neighbors", "validation", "devices", "metrics", "_io"},
+    "selection": {"signals", "neighbors", "validation", "devices", "metrics", "_io", "_lock"},
     "data": {"validation", "devices", "metrics", "_io"},
     "models": {"validation", "devices"},
     "learners": {"data", "models", "validation", "devices", "metrics", "_io"},
