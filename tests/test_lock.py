@@ -31,7 +31,8 @@ HOLD = (
 def hold_in_subprocess(lock: Path) -> subprocess.Popen[str]:
     """A process that takes ``lock`` and sleeps; returns once it holds it."""
     env = {**os.environ, "PYTHONPATH": str(SRC)}
-    proc = subprocess.Popen([sys.executable, "-c", HOLD, str(lock)], stdout=subprocess.PIPE, text=True, env=env)
+    cmd = [sys.executable, "-c", HOLD, str(lock)]
+    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, text=True, env=env)
     assert proc.stdout is not None and proc.stdout.readline().strip() == "locked"
     return proc
 

@@ -74,7 +74,8 @@ def test_no_resume_leaves_a_link_or_folder_put_in_place_of_a_recorded_file(tmp_p
     target.write_text("keep")
     (tmp_path / "result_uniform_0.5.json").unlink()
     (tmp_path / "result_uniform_0.5.json").symlink_to(target)
-    run_experiment(digits_config(warmup_epochs=2, methods=["small_loss"]), tmp_path, resume=False, progress=False)
+    other = digits_config(warmup_epochs=2, methods=["small_loss"])
+    run_experiment(other, tmp_path, resume=False, progress=False)
     assert (tmp_path / "metrics_uniform_0.5.jsonl").is_dir()
     assert (tmp_path / "result_uniform_0.5.json").is_symlink() and target.read_text() == "keep"
 
@@ -113,15 +114,13 @@ def test_no_resume_on_an_old_run_directory_deletes_only_its_configs_names(tmp_pa
     other = config.with_overrides({"seed": 1, "methods": ["uniform"], "fractions": [0.3], "epochs": 1})
     run_experiment(other, run_dir, resume=False, progress=False)
     assert_user_files_intact(run_dir)
-    fixture_only = {p.name for p in FIXTURE.iterdir()} - {"config.yaml", "signals.npz"} - {
-        f"{kind}_uniform_0.3.{ext}" for kind, ext in (("subset", "npy"), ("subset", "json"), ("metrics", "jsonl"),
-                                                      ("result", "json"))
-    }
+    rewritten = {"config.yaml", "signals.npz", "subset_uniform_0.3.npy", "subset_uniform_0.3.json",
+                 "metrics_uniform_0.3.jsonl", "result_uniform_0.3.json"}
+    fixture_only = {p.name for p in FIXTURE.iterdir()} - rewritten
     assert not fixture_only & {p.name for p in run_dir.iterdir()}
 
 
-def test_a_run_is_refused_while_another_process_holds_the_directory_and_takes_over_once_it_is_killed(tmp_path):
-    tmp_path.mkdir(exist_ok=True)
+def test_a_run_is_refused_while_another_process_holds_the_directory_and_goes_on_once_it_is_killed(tmp_path):
     holder = hold_in_subprocess(tmp_path / ".prune4rel.lock")
     try:
         with pytest.raises(LockedError, match=rf"run directory .* is in use by pid {holder.pid} on host "
@@ -152,8 +151,9 @@ def _cli_run(out: Path, epochs: int) -> list[str]:
     return [
         "run", "--dataset", "digits", "--train-subset", "300", "--test-subset", "100", "--model", "mlp",
         "--learner", "ce", "--method", "uniform", "--fractions", "0.5", "--warmup-epochs", "1",
-        "--epochs", str(epochs), "--set", "train.params.num_threads=1", "--set", "warmup.params.num_threads=1",
-        "--set", "train.params.batch_size=16", "--out", str(out), "--quiet",
+        "--epochs", str(epochs), "--set", "train.params.num_threads=1",
+        "--set", "warmup.params.num_threads=1", "--set", "train.params.batch_size=16",
+        "--out", str(out), "--quiet",
     ]
 
 

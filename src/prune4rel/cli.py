@@ -14,12 +14,13 @@ import click
 import numpy as np
 import yaml
 
-from prune4rel._io import atomic_save_npy, atomic_write_json
+from prune4rel._lock import LockedError
 from prune4rel.data import dataset_names
 from prune4rel.metrics import noise_rate
 from prune4rel.neighbors import GRAPH_BACKENDS
 from prune4rel.selection import available_selectors, get_selector
 from prune4rel.selection.base import Selection, Selector, selector_class
+from prune4rel.selection.files import summary_path, write_selection
 from prune4rel.signals import Signals
 
 
@@ -32,6 +33,23 @@ def _parse_params(pairs: tuple[str, ...]) -> dict[str, Any]:
             raise click.BadParameter(f"expected KEY=VALUE, got {pair!r}", param_hint="--param")
         params[key.strip()] = None if raw.strip() == "None" else yaml.safe_load(raw)
     return params
+
+
+def _refuse_overwriting_inputs(outputs: dict[str, Path], inputs: dict[str, Path | None]) -> None:
+    """Refuse an output that is one of the inputs (the same file by its resolved path, or by
+    device and inode through a link): writing it would destroy that input."""
+    for out_name, out in outputs.items():
+        for in_name, given in inputs.items():
+            if given is None:
+                continue
+            same = out.resolve() == given.resolve()
+            if not same and out.exists() and given.exists():
+                same = out.samefile(given)
+            if same:
+                raise click.UsageError(
+                    f"{out_name} {out} is the {in_name} file {given}: writing it would overwrite "
+                    f"that input; choose another {out_name.split()[0]}"
+                )
 
 
 def _select_on_ray(
@@ -152,15 +170,26 @@ def select(
 ) -> None:
     """Select a subset from a SIGNALS file (written by Signals.save or warm-up).
 
-    Writes the selected indices (pick order) to OUT atomically, and a JSON summary next to
-    it (OUT with suffix .json). With --embeddings, the embeddings come from a memory-mapped
-    .npy file instead (large embeddings need not be stored in, nor loaded from, SIGNALS:
-    save the signals with a placeholder such as an (n, 1) zero column).
+    Writes the selected indices (pick order) to OUT and a JSON summary next to it (OUT with
+    suffix .json) as one unit: each file atomically, both under a lock, the summary naming
+    the index file's digest (read them back with prune4rel.selection.read_selection, which
+    checks it). OUT and its summary may not be SIGNALS or --embeddings.
+
+    With --embeddings, the embeddings come from a memory-mapped .npy file instead (large
+    embeddings need not be stored in, nor loaded from, SIGNALS: save the signals with a
+    placeholder such as an (n, 1) zero column).
 
     With --ray (or --ray-address), Prune4ReL runs sharded over Ray tasks
     (prune4rel.distributed.ray_select; --seed seeds the k-means partition); with
     --embeddings each task reads only its rows of the file.
     """
+    if out.suffix == ".json":
+        raise click.BadParameter("OUT gets the indices and OUT with suffix .json the summary: give OUT "
+                                 "another suffix, e.g. .npy", param_hint="--out")
+    _refuse_overwriting_inputs(
+        {"--out": out, "--out summary": summary_path(out)},
+        {"SIGNALS": signals, "--embeddings": embeddings_path},
+    )
     params = {k: v for k, v in options.items() if v is not None}
     params.update(_parse_params(extra))
     if fraction > 1 and not float(fraction).is_integer():
@@ -187,7 +216,6 @@ def select(
             result = selector.select(data, budget)
     except (ValueError, ImportError) as exc:
         raise click.ClickException(str(exc)) from exc
-    atomic_save_npy(out, result.indices)
     summary = {
         "signals": str(signals),
         "embeddings": None if embeddings_path is None else str(embeddings_path),
@@ -199,7 +227,10 @@ def select(
         "seconds": round(result.seconds, 3),
         "subset_noise_rate": noise_rate(data.labels, data.clean_labels, result.indices),
     }
-    atomic_write_json(out.with_suffix(".json"), summary)
+    try:
+        summary = write_selection(out, result.indices, summary)
+    except LockedError as exc:
+        raise click.ClickException(str(exc)) from exc
     click.echo(json.dumps(summary, indent=None))
 
 
@@ -284,7 +315,7 @@ def run(
 @click.option("--out", type=click.Path(dir_okay=False, path_type=Path),
               help="Markdown table file (default: print it).")
 @click.option("--plot", type=click.Path(dir_okay=False, path_type=Path),
-              help="PNG accuracy-vs-fraction plot.")
+              help="Accuracy-vs-fraction plot, in the format of its suffix (.png, .pdf, .svg, .jpg, ...).")
 @click.option("--paired-against", "paired_against", multiple=True, metavar="METHOD",
               help="Add test-accuracy differences against METHOD, paired by seed (repeatable).")
 def report(
