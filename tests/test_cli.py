@@ -276,3 +276,14 @@ def test_two_concurrent_select_processes_leave_a_consistent_pair(tmp_path):
     got = read_selection(out)
     assert json.loads(out.with_suffix(".json").read_text())["params"]["seed"] in (1, 2)
     assert len(got) == 1000
+
+
+def test_convert_signals_refuses_to_overwrite_its_input(tmp_path):
+    plain = tmp_path / "plain.npz"
+    rng = np.random.default_rng(0)
+    np.savez(plain, labels=rng.integers(0, 3, 20), probs=softmax(rng.normal(size=(20, 3))),
+             embeddings=rng.normal(size=(20, 2)))
+    before = plain.read_bytes()
+    res = CliRunner().invoke(main, ["convert-signals", str(plain), str(tmp_path / "." / "plain.npz")])
+    assert res.exit_code == 2 and "would overwrite that input" in res.output
+    assert plain.read_bytes() == before

@@ -342,6 +342,7 @@ def report(
               "clean_labels) from array NAME; fields left out use the array of their own name.")
 def convert_signals(src: Path, dest: Path, keys: tuple[str, ...]) -> None:
     """Convert a plain .npz of arrays (any key names) into a prune4rel signals file."""
+    _refuse_overwriting_inputs({"OUT.npz": dest}, {"IN.npz": src})
     mapping: dict[str, str] = {}
     for pair in keys:
         name, sep, source = (part.strip() for part in pair.partition("="))
