@@ -4,12 +4,12 @@ Greedy 2-approximation of the k-center problem on the embeddings: start from one
 then repeatedly add the example farthest (Euclidean) from its nearest chosen center.
 
 With numba (a prune4rel dependency) the greedy runs compiled and computes an exact
-distance only where a lower bound from 16 principal coordinates cannot rule out that the
-new center is the nearest (:mod:`prune4rel.selection.kcenter_kernel`): 50,000 x 128
+distance only where a lower bound from up to 32 principal coordinates cannot rule out that
+the new center is the nearest (:mod:`prune4rel.selection.kcenter_kernel`): 50,000 x 128
 embeddings at 30% take seconds instead of minutes. Without numba, every pick updates every
 example with one matrix-vector product. Both keep one (n,) array of squared distances to the
 nearest chosen center and never form a (budget, n) or (n, n) matrix: memory is
-``O(n + budget)`` beyond the embeddings (the compiled greedy adds 72 bytes per example; a
+``O(n + budget)`` beyond the embeddings (the compiled greedy adds 136 bytes per example; a
 float32 copy of float16 embeddings, a float64 one of integer embeddings).
 """
 
