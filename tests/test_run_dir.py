@@ -13,13 +13,14 @@ import sys
 import time
 from pathlib import Path
 
+import numpy as np
 import pytest
 from click.testing import CliRunner
 from test_lock import hold_in_subprocess
 
 from prune4rel._lock import LockedError
 from prune4rel.cli import main
-from prune4rel.pipeline import RunConfig, run_experiment
+from prune4rel.pipeline import ResumeWarning, RunConfig, run_experiment
 
 SRC = Path(__file__).resolve().parents[1] / "src"
 FIXTURE = Path(__file__).resolve().parent / "fixtures" / "run_2a1b647"
@@ -202,3 +203,13 @@ def test_a_concurrent_run_is_refused_and_a_sigkilled_run_resumes_to_the_uninterr
     assert got == want
     assert (out / "metrics_uniform_0.5.jsonl").read_text().count("\n") == epochs
     assert not (out / ".prune4rel.lock").exists()
+
+
+def test_a_subset_file_that_does_not_match_its_record_is_noticed_and_redone(tmp_path):
+    first = run_experiment(digits_config(), tmp_path, progress=False)["results"][0]
+    np.save(tmp_path / "subset_uniform_0.5.npy", np.arange(150))  # e.g. another writer's indices
+    with pytest.warns(ResumeWarning, match=r"subset_uniform_0\.5\.npy does not match its \.json record"):
+        again = run_experiment(digits_config(), tmp_path, progress=False)["results"][0]
+    for result in (first, again):
+        result.pop("seconds")
+    assert again == first
