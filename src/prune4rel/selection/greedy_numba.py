@@ -113,6 +113,7 @@ def _run_with_progress(
             control[1] = 1
             worker.join()
             raise
+        bar.update(int(control[0]) - bar.n)  # the kernel may end before the first look
     if errors:
         raise errors[0]
     return values[0]
