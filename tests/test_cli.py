@@ -3,15 +3,30 @@
 from __future__ import annotations
 
 import json
+import os
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
 
 import numpy as np
+import pytest
 from click.testing import CliRunner
 from conftest import softmax
 
 from prune4rel import Signals
 from prune4rel.cli import main
+from prune4rel.metrics import index_digest
 from prune4rel.neighbors import calibrate_tau
-from prune4rel.selection import Prune4ReL, available_selectors, get_selector
+from prune4rel.selection import (
+    Prune4ReL,
+    SelectionFileError,
+    available_selectors,
+    get_selector,
+    read_selection,
+    write_selection,
+)
 
 
 def write_signals(path, n=60, seed=0):
@@ -170,3 +185,109 @@ def test_select_bad_parameters_are_clear_errors(tmp_path):
     ok = ["select", str(tmp_path / "s.npz"), "--fraction", "0.2", "--out", str(out), "--quiet"]
     assert CliRunner().invoke(main, [*ok, "--param", "k=None", "--param", "balance=no"]).exit_code == 0
     assert json.loads(out.with_suffix(".json").read_text())["params"]["balance"] is False
+
+
+def test_select_refuses_an_output_that_is_one_of_its_inputs(tmp_path):
+    write_signals(tmp_path / "s.npz")
+    np.save(tmp_path / "emb.npy", np.zeros((60, 2)))
+    inputs = {p: p.read_bytes() for p in (tmp_path / "s.npz", tmp_path / "emb.npy")}
+    (tmp_path / "link.npz").symlink_to(tmp_path / "s.npz")
+    os.link(tmp_path / "s.npz", tmp_path / "hard.npz")
+    cases = [
+        (["s.npz", "--out", "s.npz"], "--out"),
+        (["s.npz", "--out", "./sub/../s.npz"], "--out"),
+        (["s.npz", "--out", "link.npz"], "--out"),
+        (["s.npz", "--out", "hard.npz"], "--out"),
+        (["s.npz", "--out", "emb.npy", "--embeddings", "emb.npy"], "--out"),
+        (["s.npz", "--out", "s.idx"], None),  # summary s.json: not an input
+    ]
+    (tmp_path / "sub").mkdir()
+    for args, flag in cases:
+        args = [str(tmp_path / a) if not a.startswith("-") else a for a in args]
+        res = CliRunner().invoke(main, ["select", *args, "--method", "uniform", "--fraction", "0.5"])
+        if flag is None:
+            assert res.exit_code == 0, res.output
+        else:
+            assert res.exit_code == 2 and "would overwrite that input" in res.output, res.output
+    for path, data in inputs.items():
+        assert path.read_bytes() == data
+    # the summary (OUT with suffix .json) may not be an input either
+    write_signals(tmp_path / "sig.json")
+    res = CliRunner().invoke(main, ["select", str(tmp_path / "sig.json"), "--method", "uniform",
+                                    "--fraction", "0.5", "--out", str(tmp_path / "sig.npy")])
+    assert res.exit_code == 2 and "--out summary" in res.output and "SIGNALS" in res.output
+    res = CliRunner().invoke(main, ["select", str(tmp_path / "s.npz"), "--method", "uniform",
+                                    "--fraction", "0.5", "--out", str(tmp_path / "x.json")])
+    assert res.exit_code == 2 and "give OUT another suffix" in res.output
+
+
+def test_select_summary_names_the_index_digest_and_read_selection_checks_it(tmp_path):
+    write_signals(tmp_path / "s.npz")
+    out = tmp_path / "u.npy"
+    res = CliRunner().invoke(main, ["select", str(tmp_path / "s.npz"), "--method", "uniform",
+                                    "--fraction", "0.5", "--out", str(out)])
+    assert res.exit_code == 0, res.output
+    summary = json.loads(out.with_suffix(".json").read_text())
+    assert summary["index_file"] == "u.npy" and summary["indices"] == index_digest(np.load(out))
+    for path in (out, out.with_suffix(".json")):
+        got = read_selection(path)
+        np.testing.assert_array_equal(got.indices, np.load(out))
+        assert got.method == "uniform" and len(got) == 30
+    np.save(out, np.arange(30))  # another writer's index file
+    with pytest.raises(SelectionFileError, match=r"u\.npy \(index digest \w+\) does not match its summary"):
+        read_selection(out)
+
+
+def test_concurrent_writers_of_one_selection_leave_a_consistent_pair(tmp_path, monkeypatch):
+    # widen the window between the index file and its summary: without the lock, the two
+    # writers interleave (a's indices, b's summary) every time
+    import prune4rel.selection.files as files
+
+    slow = files.atomic_save_npy
+
+    def save_then_pause(path, array):
+        slow(path, array)
+        time.sleep(0.2)
+
+    monkeypatch.setattr(files, "atomic_save_npy", save_then_pause)
+    out = tmp_path / "sel.npy"
+    writers = [
+        threading.Thread(target=write_selection, args=(out, np.arange(k, k + 5), {"who": k}))
+        for k in (0, 100)
+    ]
+    for w in writers:
+        w.start()
+    for w in writers:
+        w.join()
+    got = read_selection(out)  # raises when the pair is mixed
+    who = json.loads(out.with_suffix(".json").read_text())["who"]
+    np.testing.assert_array_equal(got.indices, np.arange(who, who + 5))
+
+
+def test_two_concurrent_select_processes_leave_a_consistent_pair(tmp_path):
+    write_signals(tmp_path / "s.npz", n=2000)
+    out = tmp_path / "sel.npy"
+    env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[1] / "src")}
+    cmds = [
+        [sys.executable, "-c", "from prune4rel.cli import main; main()", "select", str(tmp_path / "s.npz"),
+         "--method", "uniform", "--seed", str(seed), "--fraction", "0.5", "--out", str(out)]
+        for seed in (1, 2)
+    ]
+    procs = [subprocess.Popen(cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE) for cmd in cmds]
+    for proc in procs:
+        _, err = proc.communicate(timeout=300)
+        assert proc.returncode == 0, err
+    got = read_selection(out)
+    assert json.loads(out.with_suffix(".json").read_text())["params"]["seed"] in (1, 2)
+    assert len(got) == 1000
+
+
+def test_convert_signals_refuses_to_overwrite_its_input(tmp_path):
+    plain = tmp_path / "plain.npz"
+    rng = np.random.default_rng(0)
+    np.savez(plain, labels=rng.integers(0, 3, 20), probs=softmax(rng.normal(size=(20, 3))),
+             embeddings=rng.normal(size=(20, 2)))
+    before = plain.read_bytes()
+    res = CliRunner().invoke(main, ["convert-signals", str(plain), str(tmp_path / "." / "plain.npz")])
+    assert res.exit_code == 2 and "would overwrite that input" in res.output
+    assert plain.read_bytes() == before

@@ -100,6 +100,10 @@ def _worker(rank: int, world: int, port: int, out: str) -> None:
             probs_one=probs_one, emb_one=emb_one,
         )
         (folder / f"errors{rank}.yaml").write_text(yaml.safe_dump(errors))
+    # left the job: the group's gloo threads must be gone (see test_leaving_the_job_...)
+    tasks = Path("/proc/self/task")
+    names = [(tasks / t / "comm").read_text().strip() for t in os.listdir(tasks)] if tasks.is_dir() else ["?"]
+    (folder / f"threads{rank}.txt").write_text("\n".join(names))
 
 
 @pytest.fixture(scope="module")
@@ -210,6 +214,18 @@ def test_unsupported_learner_and_disagreeing_ranks_raise(ddp_run: Path) -> None:
         errors = yaml.safe_load((ddp_run / f"errors{r}.yaml").read_text())
         assert "SOPPlus is not supported under DDP" in errors["unsupported"]
         assert "DDP ranks disagree on batch_size" in errors["disagree"]
+
+
+def test_leaving_the_job_joins_the_gloo_threads(ddp_run: Path) -> None:
+    # DDP imports torch.distributed.nn, whose default arguments hold the group they find at
+    # import: imported after the group exists, it kept the gloo threads alive past
+    # destroy_process_group, and a rank still exiting when its peer closed the connection
+    # aborted ("terminate called without an active exception")
+    for r in (0, 1):
+        names = (ddp_run / f"threads{r}.txt").read_text().split("\n")
+        if names == ["?"]:
+            pytest.skip("no /proc/self/task to list this process's threads")
+        assert not [n for n in names if "gloo" in n], names
 
 
 # ---------------------------------------------------------------------- one process / torchrun

@@ -15,7 +15,7 @@ import pytest
 
 SRC = Path(__file__).resolve().parents[1] / "src" / "prune4rel"
 
-_BASE = {"validation", "devices", "_io", "metrics"}
+_BASE = {"validation", "devices", "_io", "_lock", "metrics"}
 _LOW = _BASE | {"signals", "neighbors", "selection", "data", "models", "learners"}
 #: unit -> the other units it may import
 ALLOWED: dict[str, set[str]] = {
@@ -24,9 +24,10 @@ ALLOWED: dict[str, set[str]] = {
     "metrics": set(),
     "_io": set(),
     "arrayfiles": set(),
+    "_lock": set(),
     "signals": {"validation", "metrics", "_io", "arrayfiles"},
     "neighbors": {"validation", "devices", "metrics"},
-    "selection": {"signals", "neighbors", "validation", "devices", "metrics", "_io"},
+    "selection": {"signals", "neighbors", "validation", "devices", "metrics", "_io", "_lock"},
     "data": {"validation", "devices", "metrics", "_io"},
     "models": {"validation", "devices"},
     "learners": {"data", "models", "validation", "devices", "metrics", "_io"},

@@ -125,7 +125,11 @@ def test_run_writes_every_file_with_documented_keys(reference_run, arrays_path):
     expected = {"config.yaml", "signals.npz"}
     for tag in tags:
         expected |= {f"subset_{tag}.npy", f"subset_{tag}.json", f"metrics_{tag}.jsonl", f"result_{tag}.json"}
-    assert {p.name for p in out.iterdir()} == expected  # no checkpoint or temp file left behind
+    # no checkpoint, temp or lock file left behind
+    assert {p.name for p in out.iterdir()} == expected | {"manifest.json"}
+    # the manifest names every file the run wrote, the deleted checkpoints included
+    checkpoints = {"ckpt_warmup.pt"} | {f"ckpt_{tag}.pt" for tag in tags}
+    assert set(json.loads((out / "manifest.json").read_text())["files"]) == expected | checkpoints
     assert RunConfig.from_yaml(out / "config.yaml") == tiny_config(arrays_path)
 
     signals = Signals.load(out / "signals.npz")

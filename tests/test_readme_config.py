@@ -56,7 +56,8 @@ def test_print_config_refuses_parameters_the_run_would_refuse():
     args = ["run", "--method", "prune4rel", "--set", "selection.params={prune4rel: {tau: 2}}",
             "--print-config"]
     res = CliRunner().invoke(main, args)
-    assert res.exit_code == 2 and "`selection.params.prune4rel.tau` must be a number in [0, 1), got 2" in res.output
+    assert res.exit_code == 2
+    assert "`selection.params.prune4rel.tau` must be a number in [0, 1), got 2" in res.output
 
 
 def test_run_without_out_or_print_config_is_a_usage_error():

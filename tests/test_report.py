@@ -157,3 +157,38 @@ def test_unknown_baseline_or_level_is_a_clear_error(three_seeds):
         paired_differences(results, "base", level=1.0)
     res = CliRunner().invoke(main, ["report", str(three_seeds[0]), "--paired-against", "nope"])
     assert res.exit_code != 0 and "no results for baseline" in res.output
+
+
+@pytest.mark.parametrize(
+    ("suffix", "magic"), [(".jpg", b"\xff\xd8\xff"), (".pdf", b"%PDF"), (".svg", b"<?xml")]
+)
+def test_the_plot_format_follows_the_suffix(two_seeds, tmp_path, suffix, magic):
+    plot = tmp_path / f"fig{suffix}"
+    res = CliRunner().invoke(main, ["report", *map(str, two_seeds), "--out", str(tmp_path / "t.md"),
+                                    "--plot", str(plot)])
+    assert res.exit_code == 0, res.output
+    assert plot.read_bytes().startswith(magic)
+
+
+@pytest.mark.parametrize("name", ["fig.txt", "fig", "fig.png.bak"])
+def test_a_plot_suffix_that_names_no_image_format_is_refused_with_the_allowed_ones(two_seeds, tmp_path, name):
+    res = CliRunner().invoke(main, ["report", *map(str, two_seeds), "--out", str(tmp_path / "t.md"),
+                                    "--plot", str(tmp_path / name)])
+    assert res.exit_code != 0
+    assert "the suffix gives the image format" in res.output
+    assert ".png, " in res.output and ".jpg" in res.output
+    assert not (tmp_path / name).exists() and not (tmp_path / "t.md").exists()  # nothing written
+
+
+def test_report_outputs_may_not_overwrite_a_result_or_each_other(two_seeds, tmp_path):
+    result = two_seeds[0] / "result_uniform_0.2.json"
+    odd = tmp_path / "result.png"  # a result file given by name, whatever its suffix
+    odd.write_bytes(result.read_bytes())
+    before = {p: p.read_bytes() for p in (result, odd)}
+    for flags in (["--out", str(result)], ["--out", str(tmp_path / "t.md"), "--plot", str(odd)]):
+        res = CliRunner().invoke(main, ["report", *map(str, two_seeds), str(odd), *flags])
+        assert res.exit_code != 0 and "is one of the result files read" in res.output
+    assert {p: p.read_bytes() for p in before} == before
+    same = tmp_path / "x.png"
+    res = CliRunner().invoke(main, ["report", *map(str, two_seeds), "--out", str(same), "--plot", str(same)])
+    assert res.exit_code != 0 and "would both be" in res.output

@@ -18,7 +18,6 @@ from typing import Any
 
 import click
 
-from prune4rel._io import atomic_save_npy, atomic_write_json
 from prune4rel.arrayfiles import open_npy, read_npz
 from prune4rel.cli_input import FRACTION, NonEmptyPath, Prune4ReLGroup, parse_pairs
 from prune4rel.config import ALIASES
@@ -27,7 +26,25 @@ from prune4rel.metrics import noise_rate
 from prune4rel.neighbors import GRAPH_BACKENDS
 from prune4rel.selection import available_selectors, get_selector
 from prune4rel.selection.base import Selection, Selector, selector_class
+from prune4rel.selection.files import summary_path, write_selection
 from prune4rel.signals import Signals
+
+
+def _refuse_overwriting_inputs(outputs: dict[str, Path], inputs: dict[str, Path | None]) -> None:
+    """Refuse an output that is one of the inputs (the same file by its resolved path, or by
+    device and inode through a link): writing it would destroy that input."""
+    for out_name, out in outputs.items():
+        for in_name, given in inputs.items():
+            if given is None:
+                continue
+            same = out.resolve() == given.resolve()
+            if not same and out.exists() and given.exists():
+                same = out.samefile(given)
+            if same:
+                raise click.UsageError(
+                    f"{out_name} {out} is the {in_name} file {given}: writing it would overwrite "
+                    f"that input; choose another {out_name.split()[0]}"
+                )
 
 
 def _select_on_ray(
@@ -268,8 +285,12 @@ def select(
 
     The subset size is --fraction F (a share in (0, 1]: 1 keeps every example) or --count
     N (a number of examples), one of the two. Writes the selected indices (pick order) to
-    OUT atomically, and a JSON summary next to it (OUT with suffix .json). With
-    --embeddings, the embeddings come from a memory-mapped .npy file instead (large
+    OUT and a JSON summary next to it (OUT with suffix .json) as one unit: each file
+    atomically, both under a lock, the summary naming the index file's digest (read them back
+    with prune4rel.selection.read_selection, which checks it). OUT and its summary may not be
+    SIGNALS or --embeddings.
+
+    With --embeddings, the embeddings come from a memory-mapped .npy file instead (large
     embeddings need not be stored in, nor loaded from, SIGNALS: save the signals with a
     placeholder such as an (n, 1) zero column).
 
@@ -277,6 +298,13 @@ def select(
     (prune4rel.distributed.ray_select; --seed seeds the k-means partition); with
     --embeddings each task reads only its rows of the file.
     """
+    if out.suffix == ".json":
+        raise click.BadParameter("OUT gets the indices and OUT with suffix .json the summary: give OUT "
+                                 "another suffix, e.g. .npy", param_hint="--out")
+    _refuse_overwriting_inputs(
+        {"--out": out, "--out summary": summary_path(out)},
+        {"SIGNALS": signals, "--embeddings": embeddings_path},
+    )
     budget = _budget(fraction, count)
     params = _selector_params(options, extra)
     chosen = (("shards", shards), ("partition", partition), ("alpha", alpha))
@@ -293,7 +321,6 @@ def select(
         result = _select_on_ray(data, embeddings_path, method, budget, ray_address, sharding, params)
     else:
         result = selector.select(data, budget)
-    atomic_save_npy(out, result.indices)
     summary = {
         "signals": str(signals),
         "embeddings": None if embeddings_path is None else str(embeddings_path),
@@ -305,7 +332,7 @@ def select(
         "seconds": round(result.seconds, 3),
         "subset_noise_rate": noise_rate(data.labels, data.clean_labels, result.indices),
     }
-    atomic_write_json(out.with_suffix(".json"), summary)
+    summary = write_selection(out, result.indices, summary)  # a LockedError is a user's error line
     click.echo(json.dumps(summary, indent=None))
 
 
@@ -430,7 +457,7 @@ def run(
 @click.option("--out", type=NonEmptyPath(dir_okay=False, path_type=Path),
               help="Markdown table file (default: print it).")
 @click.option("--plot", type=NonEmptyPath(dir_okay=False, path_type=Path),
-              help="PNG accuracy-vs-fraction plot.")
+              help="Accuracy-vs-fraction plot, in the format of its suffix (.png, .pdf, .svg, .jpg, ...).")
 @click.option("--paired-against", "paired_against", multiple=True, metavar="METHOD",
               help="Add test-accuracy differences against METHOD, paired by seed (repeatable).")
 def report(
@@ -514,6 +541,7 @@ def inspect_command(
               "clean_labels) from array NAME; fields left out use the array of their own name.")
 def convert_signals(src: Path, dest: Path, keys: tuple[str, ...]) -> None:
     """Convert a plain .npz of arrays (any key names) into a prune4rel signals file."""
+    _refuse_overwriting_inputs({"OUT.npz": dest}, {"IN.npz": src})
     mapping: dict[str, str] = {}
     for pair in keys:
         name, sep, source = (part.strip() for part in pair.partition("="))

@@ -28,6 +28,7 @@ __all__ = [
     "collect_results",
     "format_markdown",
     "paired_differences",
+    "plot_format",
     "plot_results",
     "write_report",
 ]
@@ -303,8 +304,30 @@ def format_markdown(results: Sequence[dict[str, Any]], paired_against: Sequence[
     return "\n".join(lines)
 
 
+def plot_format(path: str | Path) -> str:
+    """The image format of a plot written to ``path``: its suffix, when matplotlib can write it.
+
+    Raises
+    ------
+    ValueError
+        When the suffix is missing or names no format matplotlib's Agg canvas writes here
+        (the message lists those that it does).
+    """
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
+
+    allowed = sorted(FigureCanvasAgg(Figure()).get_supported_filetypes())
+    fmt = Path(path).suffix.lower().lstrip(".")
+    if fmt not in allowed:
+        raise ValueError(
+            f"plot {path}: the suffix gives the image format, and {Path(path).suffix or 'no suffix'!r} "
+            f"is none that can be written here; use one of {', '.join('.' + f for f in allowed)}"
+        )
+    return fmt
+
+
 def plot_results(results: Sequence[dict[str, Any]], path: str | Path, metric: str = "test_acc_best") -> Path:
-    """Accuracy vs. fraction, one line per method, one panel per setting, as a PNG.
+    """Accuracy vs. fraction, one line per method, one panel per setting.
 
     Uses matplotlib's Agg canvas directly (no pyplot, no global backend change). Error bars
     are the standard deviation over seeds; the full-data reference is a dashed line.
@@ -314,13 +337,20 @@ def plot_results(results: Sequence[dict[str, Any]], path: str | Path, metric: st
     results : sequence of dict
         From :func:`collect_results`.
     path : path
-        Output PNG, written atomically.
+        Output image, written atomically, in the format of its suffix (:func:`plot_format`:
+        ``.png``, ``.pdf``, ``.svg``, ``.jpg``, ...).
     metric : str
         Result key on the y axis.
+
+    Raises
+    ------
+    ValueError
+        When ``results`` is empty or the suffix of ``path`` is no format matplotlib writes.
     """
     from matplotlib.backends.backend_agg import FigureCanvasAgg
     from matplotlib.figure import Figure
 
+    fmt = plot_format(path)
     if not results:
         raise ValueError("no results to plot")
     groups = _grouped(results)
@@ -351,8 +381,8 @@ def plot_results(results: Sequence[dict[str, Any]], path: str | Path, metric: st
         ax.grid(alpha=0.3)
         ax.legend(fontsize=8)
     dest = Path(path)
-    with atomic_path(dest, suffix=".png") as tmp:
-        fig.savefig(tmp, format="png", dpi=120)
+    with atomic_path(dest, suffix=dest.suffix) as tmp:
+        fig.savefig(tmp, format=fmt, dpi=120)
     return dest
 
 
@@ -364,14 +394,33 @@ def write_report(
 ) -> str:
     """Collect results, write the markdown table to ``out`` and the plot to ``plot``.
 
-    ``paired_against`` adds paired-by-seed difference tables (see :func:`format_markdown`).
+    ``paired_against`` adds paired-by-seed difference tables (see :func:`format_markdown`);
+    the plot's format follows its suffix (:func:`plot_format`).
 
     Returns
     -------
     str
         The markdown text.
+
+    Raises
+    ------
+    ValueError
+        For unreadable results (:func:`collect_results`), a plot suffix that names no image
+        format, ``out`` and ``plot`` being one file, or either being one of the result files
+        read (nothing is written then).
     """
+    outputs = {"table": out, "plot": plot}
+    written = {name: Path(path).resolve() for name, path in outputs.items() if path is not None}
+    if plot is not None:
+        plot_format(plot)
+        if written["plot"] == written.get("table"):
+            raise ValueError(f"the table and the plot would both be {out}: give them different paths")
     results = collect_results(runs)
+    read = {Path(r["_path"]).resolve() for r in results}
+    for name, path in written.items():
+        if path in read:
+            raise ValueError(f"the {name} {outputs[name]} is one of the result files read: writing it "
+                             "would overwrite that result")
     text = format_markdown(results, paired_against)
     if out is not None:
         atomic_write_text(out, text + "\n")

@@ -50,6 +50,17 @@ How the work is split
 
 Backends: "nccl" when the device is CUDA (rank ``r`` uses ``cuda:LOCAL_RANK``), "gloo"
 otherwise; ``backend=`` overrides. Progress bars are shown on rank 0 only.
+
+Shutdown
+--------
+:func:`distributed` leaves with a barrier and ``destroy_process_group``, which joins the gloo
+threads before the process exits, provided nothing else holds the group. But the functions
+of ``torch.distributed.nn`` take ``group=group.WORLD`` as a default argument, evaluated at
+import, and DDP imports that module on first use: imported after the group exists, it keeps
+the group and its threads alive, and a rank still exiting when a peer closes its connection
+dies with ``terminate called without an active exception`` (SIGABRT). So this module
+imports ``torch.distributed.nn`` before any group exists and drops its DDP wrapper after
+training.
 """
 
 from __future__ import annotations
@@ -65,6 +76,7 @@ from typing import Any
 import numpy as np
 import torch
 import torch.distributed as dist
+import torch.distributed.nn  # before any process group exists: see "Shutdown" above
 from torch import nn
 from torch.nn.parallel import DistributedDataParallel
 
@@ -145,7 +157,9 @@ def distributed(device: str | torch.device = "auto", backend: str | None = None)
     DistContext
         With ``world_size == 1`` and no process group when ``WORLD_SIZE`` is unset or 1
         (started without torchrun): everything then runs in this one process. A process
-        group that already exists is used as it is and left open.
+        group that already exists is used as it is and left open. A group created here is
+        left with a barrier and destroyed (at once when the block raises), see "Shutdown"
+        in the module docstring.
 
     Raises
     ------
@@ -173,9 +187,13 @@ def distributed(device: str | torch.device = "auto", backend: str | None = None)
     ctx = DistContext(rank, world, local, dev, dist.get_backend() if world > 1 else None)
     try:
         yield ctx
-    finally:
-        if created:
+    except BaseException:
+        if created:  # the other ranks may never reach a barrier: leave at once
             dist.destroy_process_group()
+        raise
+    if created:
+        dist.barrier()
+        dist.destroy_process_group()
 
 
 def _comm_device(device: torch.device) -> torch.device:
@@ -253,6 +271,10 @@ class DDPLoop(TrainingLoop):
         mine = [step[self.rank] for step in parts]
         self.local_count = sum(b.numel() for b in mine)
         return mine
+
+    def release(self) -> None:
+        """Drop the DDP wrapper (and its hold on the process group) once training is over."""
+        self._ddp = None
 
     def _wrap(self, model: nn.Module) -> DistributedDataParallel:
         if self._ddp is None or self._ddp.module is not model:
@@ -423,6 +445,7 @@ def ddp_warmup(
         learner.fit(dataset, None, epochs, progress=progress and rank == 0, callbacks=callbacks)
     finally:
         learner.training_loop = previous
+        loop.release()
     histories = _gather_histories(recorder, learner.device) if recorder is not None else None
     probs, embeddings = ddp_predict(learner, dataset)
     return warmup_signals(

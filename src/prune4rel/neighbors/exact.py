@@ -83,7 +83,9 @@ def _pair_source(
     """The candidate pairs of :func:`exact_graph`: from a cluster plan, or from every tile."""
     n = unit.shape[0]
     if prune == "clusters" or (prune == "auto" and check_device(device).type == "cpu" and n >= 8192):
-        plan = ClusterPlan(unit, valid, lower, margin, clusters, block_rows)
+        with tqdm(total=1, desc="neighbour graph: clustering", unit="plan", disable=not progress) as bar:
+            plan = ClusterPlan(unit, valid, lower, margin, clusters, block_rows)
+            bar.update(1)
         if prune == "clusters" or plan.work < 0.5 * n * (n - 1) / 2:
             return plan.pairs(progress)
     return _tiled_pairs(_TileProducts(unit, device), n, block_rows, block_cols, lower, progress)
@@ -131,7 +133,8 @@ def exact_graph(
         Refuse (:class:`GraphTooLargeError`, a ValueError) to build a graph with more
         directed edges than this.
     progress : bool
-        Show a progress bar over tiles.
+        Show a progress bar over tiles (and the cluster plan and the assembly before and
+        after them).
 
     Returns
     -------
@@ -181,4 +184,7 @@ def exact_graph(
     upper_c = np.concatenate(cols_parts) if cols_parts else np.empty(0, index)
     upper_s = (0.5 + 0.5 * np.concatenate(cos_parts)) if cos_parts else np.empty(0)
     del rows_parts, cols_parts, cos_parts
-    return assemble_graph(n, upper_r, upper_c, upper_s, tau, k)
+    with tqdm(total=1, desc="neighbour graph: assembling", unit="graph", disable=not progress) as bar:
+        graph = assemble_graph(n, upper_r, upper_c, upper_s, tau, k)
+        bar.update(1)
+    return graph

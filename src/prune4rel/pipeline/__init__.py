@@ -6,6 +6,9 @@ configured fraction, and trains a learner on each subset. Everything goes into o
 directory, each file written atomically (see :mod:`prune4rel._io`)::
 
     run_dir/config.yaml                      the resolved configuration
+    run_dir/manifest.json                    every file name the runs wrote here (what
+                                             resume=False may delete)
+    run_dir/.prune4rel.lock                  held while a run uses the directory
     run_dir/signals.npz                      warm-up Signals (shared by all selections)
     run_dir/ckpt_warmup.pt                   per-epoch warm-up checkpoint, deleted once the
                                              Signals are written
@@ -37,7 +40,9 @@ format), and a checkpoint of another configuration or whose state does not fit, 
 **redone**, with a :class:`ResumeWarning`: every write is atomic, so such a file was
 damaged or left from outside and recomputing is always correct. A run directory holds one
 data / warm-up / seed setting; pointing a run with another one at it is an error unless
-``resume=False``, which first deletes that run's files.
+``resume=False``, which first deletes the files that run's manifest names (and nothing else:
+a user's own files there stay). One run at a time: a second run on a directory in use is
+refused with the first one's pid, host and start time.
 
 Modules
 -------
@@ -45,7 +50,8 @@ Modules
   (learner and selector parameters against their learner and selector).
 - :mod:`~prune4rel.pipeline.stages`: warm-up, selection and training with their files;
   :mod:`~prune4rel.pipeline.checkpoints`: their per-epoch checkpoints.
-- :mod:`~prune4rel.pipeline.run_dir`: one data / warm-up / seed setting per directory.
+- :mod:`~prune4rel.pipeline.run_dir`: one data / warm-up / seed setting per directory, its
+  lock and its manifest.
 - :mod:`~prune4rel.pipeline.run`: :func:`run_experiment`.
 - :mod:`~prune4rel.pipeline.ddp_run`: the torchrun warm-up entry point.
 

@@ -20,7 +20,7 @@ from prune4rel.learners import Callback
 from prune4rel.metrics import index_digest
 from prune4rel.pipeline.checkpoints import read_json
 from prune4rel.pipeline.checks import check_config
-from prune4rel.pipeline.run_dir import prepare_run_dir
+from prune4rel.pipeline.run_dir import FULL_METHOD, RunDir, open_run_dir, run_jobs
 from prune4rel.pipeline.stages import (
     GraphCache,
     full_subset_stage,
@@ -33,8 +33,6 @@ from prune4rel.signals import Signals
 
 __all__ = ["FULL_METHOD", "RESULT_KEYS", "run_experiment"]
 
-#: Method name of the full-data reference (fraction 1.0).
-FULL_METHOD = "full"
 RESULT_FORMAT = "prune4rel.result"
 #: Keys of every ``result_<method>_<fraction>.json``.
 RESULT_KEYS = (
@@ -62,7 +60,9 @@ def run_experiment(
         Run directory (created if missing); see :mod:`prune4rel.pipeline` for its files.
     resume : bool
         Skip stages whose outputs exist with a matching config hash and continue an
-        interrupted warm-up or training from its checkpoint. False recomputes everything.
+        interrupted warm-up or training from its checkpoint. False recomputes everything,
+        after deleting the files its manifest names when ``out_dir`` holds a run of other
+        data / warm-up / seed settings (see :mod:`prune4rel.pipeline.run_dir`).
     progress : bool
         Progress bars for every stage.
     callbacks : sequence of Callback
@@ -81,32 +81,36 @@ def run_experiment(
     ------
     ValueError
         Before any work, for parameters that a learner or selector rejects
-        (:func:`~prune4rel.pipeline.check_config`) or an unavailable device; then for
-        unreadable data, or a run directory that holds another data / warm-up / seed
-        setting (while ``resume`` is True).
+        (:func:`~prune4rel.pipeline.check_config`) or an unavailable device; then when
+        another run uses ``out_dir`` (:class:`~prune4rel._lock.LockedError`, naming its pid,
+        host and start), for unreadable data, or a run directory that holds another data /
+        warm-up / seed setting (while ``resume`` is True).
     """
     check_config(config)
     device = resolve_device(config.device)
     out = Path(out_dir)
-    out.mkdir(parents=True, exist_ok=True)
-    prepare_run_dir(out, config, resume)
+    with open_run_dir(out, config, resume) as run_dir:
+        return _run(config, run_dir, device, resume, progress, callbacks, warmup_callbacks)
+
+
+def _run(
+    config: RunConfig, run_dir: RunDir, device: torch.device, resume: bool, progress: bool,
+    callbacks: Sequence[Callback], warmup_callbacks: Sequence[Callback],
+) -> dict[str, Any]:
+    """The body of :func:`run_experiment`, in the locked run directory."""
     dataset = load_dataset(config.data)
     warmup_hash = digest("warmup", data_key(config.data), asdict(config.warmup), config.seed)
-
-    jobs: list[tuple[str, float]] = []
-    for fraction in config.selection.fractions:
-        methods = (FULL_METHOD,) if fraction == 1.0 else config.selection.methods
-        jobs.extend((m, fraction) for m in methods)
+    jobs = run_jobs(config.selection.methods, config.selection.fractions)
 
     signals: Signals | None = None
     warmup_seconds: float | None = None
-    signals_path = out / "signals.npz"
+    signals_path = run_dir.path / "signals.npz"
     if any(m != FULL_METHOD for m, _ in jobs):
         start = time.perf_counter()
         signals = warmup_stage(
             dataset, config.warmup, config.seed, device,
-            {"signals": signals_path, "ckpt": out / "ckpt_warmup.pt"}, warmup_hash, resume, progress,
-            warmup_callbacks,
+            {"signals": run_dir.file("signals.npz"), "ckpt": run_dir.file("ckpt_warmup.pt")}, warmup_hash,
+            resume, progress, warmup_callbacks,
         )
         warmup_seconds = float(signals.meta.get("seconds", time.perf_counter() - start))
 
@@ -117,20 +121,20 @@ def run_experiment(
         bar.set_postfix(method=method, fraction=fraction, refresh=True)
         tag = f"{method}_{fraction_tag(fraction)}"
         results.append(_run_job(
-            dataset, signals, config, device, out, tag, method, fraction, warmup_hash, warmup_seconds,
+            dataset, signals, config, device, run_dir, tag, method, fraction, warmup_hash, warmup_seconds,
             resume, progress, callbacks, graphs,
         ))
-    return {"run_dir": str(out), "signals": str(signals_path) if signals is not None else None,
+    return {"run_dir": str(run_dir.path), "signals": str(signals_path) if signals is not None else None,
             "results": results}
 
 
 def _run_job(
-    dataset: NoisyDataset, signals: Signals | None, config: RunConfig, device: torch.device, out: Path,
+    dataset: NoisyDataset, signals: Signals | None, config: RunConfig, device: torch.device, run_dir: RunDir,
     tag: str, method: str, fraction: float, warmup_hash: str, warmup_seconds: float | None,
     resume: bool, progress: bool, callbacks: Sequence[Callback], graphs: GraphCache | None,
 ) -> dict[str, Any]:
     """Selection, training and result of one (method, fraction)."""
-    subset_paths = (out / f"subset_{tag}.npy", out / f"subset_{tag}.json")
+    subset_paths = (run_dir.file(f"subset_{tag}.npy"), run_dir.file(f"subset_{tag}.json"))
     if method == FULL_METHOD:
         params: dict[str, Any] = {}
         select_hash = digest("full", data_key(config.data))
@@ -146,12 +150,12 @@ def _run_job(
         select_seconds = float(meta["seconds"]) + float(meta.get("graph_seconds", 0.0))
         params = meta.get("resolved_params", params)
     train_hash = digest("train", select_hash, index_digest(subset), asdict(config.train), config.seed)
-    result_path = out / f"result_{tag}.json"
+    result_path = run_dir.file(f"result_{tag}.json")
     if resume:
         previous = read_json(result_path)
         if previous is not None and previous.get("config_hash") == train_hash:
             return previous
-    paths = {"ckpt": out / f"ckpt_{tag}.pt", "metrics": out / f"metrics_{tag}.jsonl"}
+    paths = {"ckpt": run_dir.file(f"ckpt_{tag}.pt"), "metrics": run_dir.file(f"metrics_{tag}.jsonl")}
     records, relabel, train_seconds = training_stage(
         dataset, subset, config.train, config.seed, device, paths, train_hash, resume, progress, callbacks
     )

@@ -1,4 +1,5 @@
-"""Selection layer: pure algorithms on per-example arrays (no training, no I/O).
+"""Selection layer: pure algorithms on per-example arrays (no training), a selection's files
+(:mod:`~prune4rel.selection.files`) and its exports (:mod:`~prune4rel.selection.export`).
 
 Importing this package registers every built-in selector; use
 :func:`get_selector` / :func:`available_selectors` to find them by name.
@@ -31,6 +32,7 @@ from prune4rel.selection.baselines import (
     Uniform,
 )
 from prune4rel.selection.cleanlab_selector import CleanlabSelector
+from prune4rel.selection.files import SelectionFileError, read_selection, write_selection
 from prune4rel.selection.prune4rel_selector import Prune4ReL, neighborhood_objective
 from prune4rel.selection.prune4rel_variants import Prune4ReLAgree
 
@@ -50,6 +52,7 @@ __all__ = [
     "Prune4ReL",
     "Prune4ReLAgree",
     "Selection",
+    "SelectionFileError",
     "Selector",
     "SmallLoss",
     "Uniform",
@@ -61,7 +64,9 @@ __all__ = [
     "neighborhood_objective",
     "prune4rel_selector",
     "prune4rel_variants",
+    "read_selection",
     "register",
     "resolve_budget",
     "selector_class",
+    "write_selection",
 ]

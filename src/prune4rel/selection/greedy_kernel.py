@@ -187,6 +187,7 @@ def greedy_kernel(
     eta: float,
     full: bool,
     balance: bool,
+    control: np.ndarray,
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Run the lazy greedy; see the module docstring for the rules.
 
@@ -209,6 +210,10 @@ def greedy_kernel(
         ``"full"`` objective (True) or ``"published"`` (False).
     balance : bool
         Class round-robin (True) or unconstrained (False).
+    control : ndarray of int64, shape (2,)
+        ``control[0]`` is set to the number of picks made after each pick (for a progress
+        bar read from another thread); a non-zero ``control[1]`` stops the greedy before
+        its next pick (the outputs are then incomplete).
 
     Returns
     -------
@@ -265,6 +270,8 @@ def greedy_kernel(
     picks = np.empty(budget, dtype=np.int64)
     gains = np.empty(budget, dtype=np.float64)
     for step in range(budget):
+        if control[1] != 0:
+            break
         target = -1
         if not unconstrained:
             t = active[step % n_active]
@@ -322,6 +329,7 @@ def greedy_kernel(
         cx = conf[x]
         for j in range(indptr[x], indptr[x + 1]):
             nbr[indices[j]] += np.float64(sims[j]) * cx
+        control[0] = step + 1
     return picks, gains, nbr
 
 

@@ -13,18 +13,29 @@ picked rows), so they are bit-identical to the Python engine's.
 
 The Python engine stays the reference; this one needs the optional ``numba`` package (a
 core dependency of prune4rel, but the library still imports without it).
+
+The kernel runs in a worker thread (it releases the GIL) while this thread shows its
+progress over the picks and stays responsive: Ctrl-C stops the kernel before its next pick.
+The passes over the graph before and after it (the ``"full"`` initial and reported gains)
+have their own progress bars.
 """
 
 from __future__ import annotations
 
+import threading
+from collections.abc import Callable
 from importlib.util import find_spec
+from typing import TypeVar
 
 import numpy as np
+from tqdm.auto import tqdm
 
 from prune4rel.neighbors import CSRGraph
 from prune4rel.selection.greedy import GreedyResult, tanh_gain
 
 __all__ = ["compiled_lazy_greedy", "full_initial_gains", "numba_available"]
+
+_T = TypeVar("_T")
 
 
 def numba_available() -> bool:
@@ -33,7 +44,7 @@ def numba_available() -> bool:
 
 
 def full_initial_gains(
-    transposed: CSRGraph, conf: np.ndarray, eta: float, chunk_edges: int = 1 << 22
+    transposed: CSRGraph, conf: np.ndarray, eta: float, chunk_edges: int = 1 << 22, progress: bool = False
 ) -> np.ndarray:
     """``f({s}) = sum_{x in rows(s)} tanh(sim(x, s) conf(s) / eta)`` for every ``s``.
 
@@ -49,6 +60,8 @@ def full_initial_gains(
     eta : float
     chunk_edges : int
         Edges handled per block (a block holds at least one row).
+    progress : bool
+        Show a progress bar over the rows.
 
     Returns
     -------
@@ -58,15 +71,52 @@ def full_initial_gains(
     indptr = transposed.indptr
     gains = np.empty(n, dtype=np.float64)
     lo = 0
-    while lo < n:
-        hi = int(np.searchsorted(indptr, indptr[lo] + chunk_edges, side="right")) - 1
-        hi = min(max(hi, lo + 1), n)
-        a, b = int(indptr[lo]), int(indptr[hi])
-        owner = np.repeat(np.arange(lo, hi), np.diff(indptr[lo : hi + 1]))
-        terms = np.tanh(transposed.sims[a:b].astype(np.float64) * conf[owner] / eta)
-        gains[lo:hi] = np.add.reduceat(terms, indptr[lo:hi] - a)
-        lo = hi
+    with tqdm(total=n, desc="prune4rel (full): initial gains", unit="row", disable=not progress) as bar:
+        while lo < n:
+            hi = int(np.searchsorted(indptr, indptr[lo] + chunk_edges, side="right")) - 1
+            hi = min(max(hi, lo + 1), n)
+            a, b = int(indptr[lo]), int(indptr[hi])
+            owner = np.repeat(np.arange(lo, hi), np.diff(indptr[lo : hi + 1]))
+            terms = np.tanh(transposed.sims[a:b].astype(np.float64) * conf[owner] / eta)
+            gains[lo:hi] = np.add.reduceat(terms, indptr[lo:hi] - a)
+            bar.update(hi - lo)
+            lo = hi
     return gains
+
+
+def _run_with_progress(
+    call: Callable[[], _T], control: np.ndarray, total: int, desc: str, progress: bool
+) -> _T:
+    """``call()`` (a compiled kernel that releases the GIL and counts its steps in
+    ``control[0]``) in a worker thread, with a progress bar over ``total`` steps here.
+
+    An exception in this thread (Ctrl-C) sets ``control[1]``, which stops the kernel at its
+    next step, waits for it and is raised again; an exception in the kernel is raised here.
+    """
+    values: list[_T] = []
+    errors: list[BaseException] = []
+
+    def work() -> None:
+        try:
+            values.append(call())
+        except BaseException as exc:  # handed to the calling thread
+            errors.append(exc)
+
+    worker = threading.Thread(target=work, name="prune4rel-greedy", daemon=True)
+    with tqdm(total=total, desc=desc, unit="pick", disable=not progress) as bar:
+        worker.start()
+        try:
+            while worker.is_alive():
+                worker.join(0.25)
+                bar.update(int(control[0]) - bar.n)
+        except BaseException:
+            control[1] = 1
+            worker.join()
+            raise
+        bar.update(int(control[0]) - bar.n)  # the kernel may end before the first look
+    if errors:
+        raise errors[0]
+    return values[0]
 
 
 def compiled_lazy_greedy(
@@ -78,6 +128,7 @@ def compiled_lazy_greedy(
     eta: float = 1.0,
     objective: str = "published",
     balance: bool = True,
+    progress: bool = False,
 ) -> GreedyResult:
     """Greedily pick ``budget`` examples on ``graph`` with the compiled engine.
 
@@ -97,6 +148,9 @@ def compiled_lazy_greedy(
     objective : {"published", "full"}
     balance : bool
         Published class round-robin (True) or unconstrained greedy (False).
+    progress : bool
+        Progress bars over the picks (and, for ``"full"``, the passes over the graph that
+        compute the initial and the reported gains).
 
     Returns
     -------
@@ -126,26 +180,23 @@ def compiled_lazy_greedy(
     if objective == "published":
         initial = np.tanh(conf64 / eta)
     else:
-        initial = full_initial_gains(transposed, conf64, eta)
+        initial = full_initial_gains(transposed, conf64, eta, progress=progress)
     classes, cls = np.unique(labels, return_inverse=True)
     indptr = np.ascontiguousarray(transposed.indptr, dtype=np.int64)
     indices = np.ascontiguousarray(transposed.indices)
     sims = np.ascontiguousarray(transposed.sims, dtype=np.float32)
-    picks, gains, nbr = greedy_kernel(
-        indptr,
-        indices,
-        sims,
-        conf64,
-        np.ascontiguousarray(cls.reshape(-1), dtype=np.int64),
-        int(classes.size),
-        np.ascontiguousarray(initial, dtype=np.float64),
-        int(budget),
-        eta,
-        objective == "full",
-        bool(balance),
+    control = np.zeros(2, dtype=np.int64)
+    cls64 = np.ascontiguousarray(cls.reshape(-1), dtype=np.int64)
+    initial64 = np.ascontiguousarray(initial, dtype=np.float64)
+    args = (
+        indptr, indices, sims, conf64, cls64, int(classes.size), initial64, int(budget), eta,
+        objective == "full", bool(balance), control,
+    )
+    picks, gains, nbr = _run_with_progress(
+        lambda: greedy_kernel(*args), control, int(budget), f"prune4rel ({objective})", progress
     )
     if objective == "full":
-        gains = _numpy_full_gains(indptr, indices, sims, conf64, picks, eta)
+        gains = _numpy_full_gains(indptr, indices, sims, conf64, picks, eta, progress=progress)
     return GreedyResult(indices=picks, gains=gains, neighborhood_confidence=nbr)
 
 
@@ -157,6 +208,7 @@ def _numpy_full_gains(
     picks: np.ndarray,
     eta: float,
     chunk_edges: int = 1 << 22,
+    progress: bool = False,
 ) -> np.ndarray:
     """The ``"full"`` gain of each pick as the Python engine computes it (numpy arithmetic).
 
@@ -176,6 +228,7 @@ def _numpy_full_gains(
     ends = np.cumsum(lengths)
     gains = np.empty(picks.shape[0], dtype=np.float64)
     lo = 0
+    bar = tqdm(total=picks.shape[0], desc="prune4rel (full): gains", unit="pick", disable=not progress)
     while lo < picks.shape[0]:
         done = ends[lo - 1] if lo else 0
         hi = int(np.searchsorted(ends, done + chunk_edges, side="right"))
@@ -187,5 +240,7 @@ def _numpy_full_gains(
         diff = tanh_gain(base, delta)
         bounds = np.concatenate([[0], ends[lo:hi] - done]).astype(np.int64)
         segment_sums(diff, bounds, gains[lo:hi])
+        bar.update(hi - lo)
         lo = hi
+    bar.close()
     return gains

@@ -3,10 +3,14 @@
 Greedy 2-approximation of the k-center problem on the embeddings: start from one center,
 then repeatedly add the example farthest (Euclidean) from its nearest chosen center.
 
-Memory is ``O(n + budget)`` beyond the embeddings: one (n,) array of squared distances to
-the nearest chosen center, updated in place with each new center, plus two (n,) work
-buffers and the (budget,) outputs. No (budget, n) or (n, n) matrix is ever formed; see
-:func:`kcenter_greedy`.
+With numba (a prune4rel dependency) the greedy runs compiled and computes an exact
+distance only where a lower bound from up to 32 principal coordinates cannot rule out that
+the new center is the nearest (:mod:`prune4rel.selection.kcenter_kernel`): 50,000 x 128
+embeddings at 30% take seconds instead of minutes. Without numba, every pick updates every
+example with one matrix-vector product. Both keep one (n,) array of squared distances to the
+nearest chosen center and never form a (budget, n) or (n, n) matrix: memory is
+``O(n + budget)`` beyond the embeddings (the compiled greedy adds 136 bytes per example; a
+float32 copy of float16 embeddings, a float64 one of integer embeddings).
 """
 
 from __future__ import annotations
@@ -18,10 +22,25 @@ from tqdm.auto import tqdm
 
 from prune4rel.selection._common import SEED, BaselineSelector
 from prune4rel.selection.base import Selection, class_budgets, register
+from prune4rel.selection.greedy_numba import numba_available
 from prune4rel.signals import Signals
 from prune4rel.validation import Boolean, Integer, Rule, optional
 
 __all__ = ["KCenterGreedy", "kcenter_greedy"]
+
+#: Picks per compiled call between two progress-bar updates.
+_CHUNK = 256
+
+
+def _rows(embeddings: np.ndarray) -> np.ndarray:
+    """C-contiguous float32 or float64 rows: float16 is widened to float32, any other
+    non-float32 dtype (integers, long double) to float64."""
+    x = np.asarray(embeddings)
+    if x.dtype == np.float16:
+        x = x.astype(np.float32)
+    elif x.dtype not in (np.float32, np.float64):
+        x = x.astype(np.float64)
+    return np.ascontiguousarray(x)
 
 
 def kcenter_greedy(
@@ -34,11 +53,13 @@ def kcenter_greedy(
 ) -> tuple[np.ndarray, np.ndarray]:
     """Greedy k-center from the center ``first``.
 
-    Squared distances are computed as ``||x||^2 - 2 x·c + ||c||^2`` (clamped at 0): the dot
-    products in the embeddings' dtype, the rest in float64, so float32 embeddings give
-    float32-accurate distances. Ties (equal distance to the chosen set) go to the lower
-    index; a chosen example is never chosen again, even when duplicates leave every
-    remaining distance at 0.
+    Ties (equal distance to the chosen set) go to the lower index; a chosen example is
+    never chosen again, even when duplicates leave every remaining distance at 0.
+    Float16 embeddings are read as float32, integers as float64. With numba, squared
+    distances are sums of squared differences accumulated in float64; without it they are
+    ``||x||^2 - 2 x·c + ||c||^2`` (clamped at 0) with the dot products in the rows' dtype.
+    The two can order two examples whose distances agree to rounding differently, nothing
+    else.
 
     Parameters
     ----------
@@ -62,9 +83,7 @@ def kcenter_greedy(
         Distance of each pick to the centers chosen before it (the covering radius just
         before the pick); ``inf`` for the first center.
     """
-    x = np.asarray(embeddings)
-    if not np.issubdtype(x.dtype, np.floating):
-        x = x.astype(np.float64)
+    x = _rows(embeddings)
     n = x.shape[0]
     if not 1 <= budget <= n:
         raise ValueError(f"`budget` must be in [1, n={n}], got {budget}")
@@ -74,19 +93,41 @@ def kcenter_greedy(
         min_dist = np.empty(n, dtype=np.float64)
     elif min_dist.shape != (n,) or min_dist.dtype != np.float64:
         raise ValueError(f"`min_dist` must be a float64 array of shape ({n},), got {min_dist.shape}")
-    sq = np.einsum("ij,ij->i", x, x).astype(np.float64, copy=False)  # (n,)
-    dots = np.empty(n, dtype=x.dtype)  # (n,) work buffer: x @ c
-    d2 = np.empty(n, dtype=np.float64)  # (n,) work buffer: squared distances to c
     indices = np.empty(budget, dtype=np.int64)
     radii = np.empty(budget, dtype=np.float64)
     min_dist.fill(np.inf)
-    center = int(first)
-    for t in tqdm(range(budget), desc="kcenter", disable=not progress, leave=False):
+    indices[0] = first
+    with tqdm(total=budget, desc="kcenter", unit="pick", disable=not progress, leave=False) as bar:
+        if numba_available():
+            from prune4rel.selection.kcenter_kernel import kcenter_steps, principal_head
+
+            head, slack = principal_head(x)
+            skip_at = np.full(n, np.inf)
+            for start in range(0, budget, _CHUNK):
+                stop = min(budget, start + _CHUNK)
+                kcenter_steps(x, head, slack, start, stop, budget, indices, radii, min_dist, skip_at)
+                bar.update(stop - start)
+        else:
+            _matvec_greedy(x, budget, indices, radii, min_dist, bar)
+    return indices, radii
+
+
+def _matvec_greedy(
+    x: np.ndarray, budget: int, indices: np.ndarray, radii: np.ndarray, min_dist: np.ndarray, bar: tqdm
+) -> None:
+    """The greedy without numba: one matrix-vector product per pick, updating every example."""
+    n = x.shape[0]
+    sq = np.einsum("ij,ij->i", x, x).astype(np.float64, copy=False)  # (n,)
+    dots = np.empty(n, dtype=x.dtype)  # (n,) work buffer: x @ c
+    d2 = np.empty(n, dtype=np.float64)  # (n,) work buffer: squared distances to c
+    center = int(indices[0])
+    for t in range(budget):
         if t > 0:
             center = int(np.argmax(min_dist))
         radii[t] = np.sqrt(min_dist[center])
         indices[t] = center
         min_dist[center] = -np.inf
+        bar.update(1)
         if t == budget - 1:
             break
         np.matmul(x, x[center], out=dots)
@@ -95,7 +136,6 @@ def kcenter_greedy(
         d2 += sq[center]
         np.maximum(d2, 0.0, out=d2)
         np.minimum(min_dist, d2, out=min_dist)
-    return indices, radii
 
 
 @register("kcenter")

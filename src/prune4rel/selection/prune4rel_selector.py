@@ -410,7 +410,8 @@ class Prune4ReL(Selector):
         if graph is not None and self.engine != "python" and numba_available():
             engine = "numba"
             result = compiled_lazy_greedy(
-                graph, conf, labels, budget, eta=self.eta, objective=self.objective, balance=self.balance
+                graph, conf, labels, budget, eta=self.eta, objective=self.objective, balance=self.balance,
+                progress=self.progress,
             )
         else:
             engine = "python"
