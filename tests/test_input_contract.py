@@ -20,7 +20,7 @@ from conftest import softmax
 import prune4rel
 from prune4rel import Signals
 from prune4rel.cli import main
-from prune4rel.cli_input import user_error_message
+from prune4rel.cli.input import user_error_message
 from prune4rel.config import RunConfig
 from prune4rel.neighbors import build_graph, unit_rows
 from prune4rel.selection import get_selector

@@ -33,6 +33,7 @@ __all__ = [
     "Prune4ReLGroup",
     "UserError",
     "parse_pairs",
+    "split_names",
     "user_error_message",
 ]
 
@@ -171,3 +172,11 @@ def parse_pairs(pairs: tuple[str, ...], option: str) -> dict[str, Any]:
         except ValueError as exc:
             raise click.BadParameter(f"`{key}`: {exc}", param_hint=option) from None
     return params
+
+
+def split_names(values: tuple[str, ...]) -> list[str]:
+    """Names from repeated and/or comma-separated ``--method`` values (at least one)."""
+    out = [v.strip() for value in values for v in value.split(",") if v.strip()]
+    if not out:
+        raise click.BadParameter(f"no method name in {list(values)}", param_hint="--method")
+    return out
