@@ -72,7 +72,7 @@ def _toy_loader(calls: list):
 @pytest.fixture
 def toy(monkeypatch):
     """A dataset registered for one test (the registry is restored afterwards)."""
-    monkeypatch.setattr(registry_module, "_REGISTRY", dict(registry_module._REGISTRY))
+    monkeypatch.setattr(registry_module, "_REGISTRY", registry_module._REGISTRY.copy())
     calls: list = []
     register_dataset(DatasetSpec(
         "toy", _toy_loader(calls), required={"root": "the toy folder"}, label_sets=("noisy", "clean"),

@@ -15,11 +15,12 @@ import pytest
 
 SRC = Path(__file__).resolve().parents[1] / "src" / "prune4rel"
 
-_BASE = {"validation", "devices", "_io", "_lock", "metrics"}
+_BASE = {"validation", "registry", "devices", "_io", "_lock", "metrics"}
 _LOW = _BASE | {"signals", "neighbors", "selection", "data", "models", "learners"}
 #: unit -> the other units it may import
 ALLOWED: dict[str, set[str]] = {
     "validation": set(),
+    "registry": {"validation"},
     "devices": set(),
     "metrics": set(),
     "_io": set(),
@@ -27,10 +28,10 @@ ALLOWED: dict[str, set[str]] = {
     "_lock": set(),
     "signals": {"validation", "metrics", "_io", "arrayfiles"},
     "neighbors": {"validation", "devices", "metrics"},
-    "selection": {"signals", "neighbors", "validation", "devices", "metrics", "_io", "_lock"},
-    "data": {"validation", "devices", "metrics", "_io"},
+    "selection": {"signals", "neighbors", "validation", "registry", "devices", "metrics", "_io", "_lock"},
+    "data": {"validation", "registry", "devices", "metrics", "_io"},
     "models": {"validation", "devices"},
-    "learners": {"data", "models", "validation", "devices", "metrics", "_io"},
+    "learners": {"data", "models", "validation", "registry", "devices", "metrics", "_io"},
     "warmup": {"learners", "data", "models", "signals", "validation", "devices", "metrics", "_io"},
     "distributed": _LOW | {"warmup"},
     "config": _LOW,

@@ -13,7 +13,7 @@ from __future__ import annotations
 import math
 import numbers
 from abc import ABC, abstractmethod
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from typing import Any, ClassVar, TypeVar
 
 import numpy as np
@@ -30,6 +30,7 @@ __all__ = [
     "Real",
     "Rule",
     "Satisfies",
+    "check_param_names",
     "optional",
     "validate_params",
 ]
@@ -270,6 +271,21 @@ def validate_params(
             "a known parameter name (the parameters are " + ", ".join(sorted(rules)) + ")",
         )
     return {name: rules[name].check(prefix + name, value) for name, value in values.items()}
+
+
+def check_param_names(params: Mapping[str, Any], names: Iterable[str], owner: str) -> None:
+    """Refuse the first of ``params`` whose name is not among ``names``, those ``owner`` takes.
+
+    Raises
+    ------
+    ParameterError
+        "`key` must be one of the parameters that <owner> takes (<names>), got <value>".
+    """
+    takes = list(names)
+    for key, value in params.items():
+        if key not in takes:
+            listed = ", ".join(takes) or "none"
+            raise ParameterError(key, value, f"one of the parameters that {owner} takes ({listed})")
 
 
 class Parameterized:

@@ -21,6 +21,7 @@ import numpy as np
 
 from prune4rel.data.dataset import NoisyDataset
 from prune4rel.data.noise import asymmetric_noise, symmetric_noise
+from prune4rel.registry import Registry
 
 __all__ = [
     "DataRequest",
@@ -125,7 +126,7 @@ class DatasetSpec:
     adds_noise: bool = False
 
 
-_REGISTRY: dict[str, DatasetSpec] = {}
+_REGISTRY: Registry[DatasetSpec] = Registry("dataset", "dataset", fold=False, sort=False)
 
 
 def register_dataset(spec: DatasetSpec) -> DatasetSpec:
@@ -136,15 +137,12 @@ def register_dataset(spec: DatasetSpec) -> DatasetSpec:
     ValueError
         When another dataset is registered under that name.
     """
-    if spec.name in _REGISTRY and _REGISTRY[spec.name] is not spec:
-        raise ValueError(f"dataset name {spec.name!r} is already registered")
-    _REGISTRY[spec.name] = spec
-    return spec
+    return _REGISTRY.add(spec.name, spec)
 
 
 def dataset_names() -> tuple[str, ...]:
     """Registered dataset names, in registration order."""
-    return tuple(_REGISTRY)
+    return tuple(_REGISTRY.names())
 
 
 def registered_datasets() -> tuple[DatasetSpec, ...]:
@@ -160,9 +158,7 @@ def dataset_spec(name: str) -> DatasetSpec:
     ValueError
         For an unknown name; the message lists the registered ones.
     """
-    if name not in _REGISTRY:
-        raise ValueError(f"unknown dataset {name!r}; available: {', '.join(_REGISTRY)}")
-    return _REGISTRY[name]
+    return _REGISTRY.lookup(name)
 
 
 def noise_label(request: DataRequest) -> str:

@@ -20,7 +20,8 @@ from prune4rel.learners.elr import ELR
 from prune4rel.learners.loop import Batch, TrainingLoop
 from prune4rel.learners.sop import SOP, SOPPlus
 from prune4rel.learners.state import StateField
-from prune4rel.validation import ParameterError
+from prune4rel.registry import Registry
+from prune4rel.validation import check_param_names
 
 __all__ = [
     "CE",
@@ -42,8 +43,10 @@ __all__ = [
 ]
 
 #: Registry name -> learner class.
-LEARNERS: dict[str, type[Learner]] = {"ce": CE, "elr": ELR, "sop": SOP, "sop+": SOPPlus}
-_ALIASES = {"sop_plus": "sop+", "sopplus": "sop+", "cross_entropy": "ce"}
+LEARNERS: Registry[type[Learner]] = Registry(
+    "learner", "learner", aliases={"sop_plus": "sop+", "sopplus": "sop+", "cross_entropy": "ce"}
+)
+LEARNERS.update({"ce": CE, "elr": ELR, "sop": SOP, "sop+": SOPPlus})
 
 
 def learner_class(name: str) -> type[Learner]:
@@ -54,13 +57,7 @@ def learner_class(name: str) -> type[Learner]:
     ValueError
         For an unknown name; the message lists the registered ones.
     """
-    if not isinstance(name, str):
-        raise ParameterError("learner", name, "a learner name, one of " + ", ".join(sorted(LEARNERS)))
-    key = name.lower().replace("-", "_")
-    key = _ALIASES.get(key, key)
-    if key not in LEARNERS:
-        raise ValueError(f"unknown learner {name!r}; available: {', '.join(sorted(LEARNERS))}")
-    return LEARNERS[key]
+    return LEARNERS.lookup(name)
 
 
 def get_learner(name: str, **params: Any) -> Learner:
@@ -73,13 +70,10 @@ def get_learner(name: str, **params: Any) -> Learner:
         the learner does not take or a value its rule does not allow.
     """
     cls = learner_class(name)
-    for key, value in params.items():
-        if key != "model" and key not in cls.param_rules:
-            takes = ", ".join(["model", *cls.param_rules])
-            raise ParameterError(key, value, f"one of the parameters that learner {name!r} takes ({takes})")
+    check_param_names(params, ["model", *cls.param_rules], f"learner {name!r}")
     return cls(**params)
 
 from prune4rel.learners.dividemix import DivideMix  # noqa: E402 - registered after the core learners
 
-LEARNERS["dividemix"] = DivideMix
+LEARNERS.add("dividemix", DivideMix)
 __all__ += ["DivideMix"]

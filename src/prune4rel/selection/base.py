@@ -17,8 +17,9 @@ from typing import Any, ClassVar, TypeVar
 
 import numpy as np
 
+from prune4rel.registry import Registry
 from prune4rel.signals import Signals
-from prune4rel.validation import ParameterError, Parameterized
+from prune4rel.validation import ParameterError, Parameterized, check_param_names
 
 __all__ = [
     "MissingSignalError",
@@ -228,7 +229,7 @@ class Selector(Parameterized, ABC):
         """Pick exactly ``budget`` distinct indices (``1 <= budget <= signals.n``)."""
 
 
-_REGISTRY: dict[str, type[Selector]] = {}
+_REGISTRY: Registry[type[Selector]] = Registry("selector", "method")
 S = TypeVar("S", bound=type[Selector])
 
 
@@ -236,10 +237,8 @@ def register(name: str) -> Callable[[S], S]:
     """Class decorator: register a selector under ``name`` (also sets ``cls.name``)."""
 
     def deco(cls: S) -> S:
-        if name in _REGISTRY and _REGISTRY[name] is not cls:
-            raise ValueError(f"selector name {name!r} is already registered")
+        _REGISTRY.add(name, cls)
         cls.name = name
-        _REGISTRY[name] = cls
         return cls
 
     return deco
@@ -247,7 +246,7 @@ def register(name: str) -> Callable[[S], S]:
 
 def available_selectors() -> list[str]:
     """Names of all registered selectors, sorted."""
-    return sorted(_REGISTRY)
+    return _REGISTRY.names()
 
 
 def selector_class(name: str) -> type[Selector]:
@@ -259,13 +258,7 @@ def selector_class(name: str) -> type[Selector]:
         For an unknown name (the message lists the available ones) or a name that is not a
         string (:class:`~prune4rel.validation.ParameterError` naming ``method``).
     """
-    if not isinstance(name, str):
-        names = ", ".join(available_selectors())
-        raise ParameterError("method", name, f"a selector name (one of {names})")
-    key = name.lower().replace("-", "_")
-    if key not in _REGISTRY:
-        raise ValueError(f"unknown method {name!r}; available: {', '.join(available_selectors())}")
-    return _REGISTRY[key]
+    return _REGISTRY.lookup(name)
 
 
 def get_selector(name: str, **params: Any) -> Selector:
@@ -278,8 +271,5 @@ def get_selector(name: str, **params: Any) -> Selector:
         the selector does not declare or a value its rule does not allow.
     """
     cls = selector_class(name)
-    for key, value in params.items():
-        if key not in cls.param_rules:
-            takes = ", ".join(cls.param_rules) or "none"
-            raise ParameterError(key, value, f"one of the parameters that {cls.name!r} takes ({takes})")
+    check_param_names(params, cls.param_rules, repr(cls.name))
     return cls(**params)
