@@ -21,7 +21,7 @@ _LOW = _BASE | {"signals", "neighbors", "selection", "data", "models", "learners
 ALLOWED: dict[str, set[str]] = {
     "validation": set(),
     "registry": {"validation"},
-    "devices": set(),
+    "devices": {"validation"},
     "metrics": set(),
     "_io": set(),
     "arrayfiles": set(),

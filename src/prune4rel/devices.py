@@ -15,10 +15,21 @@ The decision is the pure function :func:`decide_device` of the spec and the visi
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 import torch
 
-__all__ = ["DeviceError", "VisibleGPUs", "decide_device", "resolve_device", "same_device", "visible_gpus"]
+from prune4rel.validation import ParameterError, Rule
+
+__all__ = [
+    "DeviceError",
+    "DeviceRule",
+    "VisibleGPUs",
+    "decide_device",
+    "resolve_device",
+    "same_device",
+    "visible_gpus",
+]
 
 DeviceSpec = str | torch.device
 
@@ -58,7 +69,7 @@ def visible_gpus() -> VisibleGPUs:
 
 def _allowed(gpus: VisibleGPUs) -> str:
     if gpus.count == 0:
-        return (f"'cpu' or 'auto' (torch {torch.__version__} sees no CUDA GPU; "
+        return (f"'cpu' or 'auto' (no CUDA device here: torch {torch.__version__} sees no CUDA GPU; "
                 f"CUDA build: {torch.version.cuda})")
     if gpus.count == 1:
         return "'cpu', 'auto', 'cuda' or 'cuda:0' (1 CUDA device visible)"
@@ -146,3 +157,55 @@ def same_device(a: DeviceSpec, b: DeviceSpec, gpus: VisibleGPUs | None = None) -
     False
     """
     return _concrete(a, gpus) == _concrete(b, gpus)
+
+
+class DeviceRule(Rule):
+    """A device parameter: a device that exists here, resolved once (:func:`resolve_device`),
+    so that the object keeps the concrete ``cuda:N`` and equal devices give equal settings.
+
+    Parameters
+    ----------
+    as_string : bool
+        True: a string naming the CPU or a CUDA device, kept as the resolved string
+        (``"cuda:0"``; a selector's parameter, recorded in its settings). False: any
+        :class:`torch.device` or device string, kept as a :class:`torch.device` (a learner's).
+    """
+
+    def __init__(self, as_string: bool = False) -> None:
+        self.as_string = as_string
+
+    def describe(self) -> str:
+        devices = "'cpu', 'auto', 'cuda' or 'cuda:N'"
+        return devices if self.as_string else f"a torch device or a device string: {devices}"
+
+    def _resolve(self, name: str, value: Any) -> torch.device:
+        if not (isinstance(value, str) or (isinstance(value, torch.device) and not self.as_string)):
+            raise ParameterError(name, value, self.describe())
+        if isinstance(value, str) and value != "auto":
+            try:
+                torch.device(value)
+            except RuntimeError:
+                raise ParameterError(name, value, self.describe()) from None
+        try:
+            dev = resolve_device(value, name)
+        except DeviceError as exc:
+            raise ParameterError(name, value, exc.allowed) from None
+        if self.as_string and dev.type not in ("cpu", "cuda"):
+            raise ParameterError(name, value, self.describe())
+        return dev
+
+    def accepts(self, value: Any) -> bool:
+        try:
+            self._resolve("device", value)
+        except ParameterError:
+            return False
+        return True
+
+    def convert(self, value: Any) -> torch.device | str:
+        return self.check("device", value)
+
+    def check(self, name: str, value: Any) -> Any:
+        """``value`` resolved, or :class:`~prune4rel.validation.ParameterError` naming ``name``
+        (also for a GPU that is not visible: the message says which are)."""
+        dev = self._resolve(name, value)
+        return str(dev) if self.as_string else dev

@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 from prune4rel.data import Augment
+from prune4rel.devices import DeviceRule
 from prune4rel.learners.optim import SCHEDULES
-from prune4rel.learners.runtime import DeviceRule
 from prune4rel.learners.state import STATE_DTYPES
 from prune4rel.validation import Boolean, Integer, MappingOf, Options, Real, Rule, Satisfies, optional
 

@@ -11,45 +11,7 @@ from typing import Any
 
 import torch
 
-from prune4rel.devices import DeviceError, resolve_device
-from prune4rel.validation import ParameterError, Rule
-
-__all__ = [
-    "DeviceRule", "autocast", "cpu_threads", "device_rng_state", "set_device_rng_state", "state_device",
-]
-
-
-class DeviceRule(Rule):
-    """A device that exists here: a :class:`torch.device` or a string (``"cpu"``, ``"auto"``,
-    ``"cuda"``, ``"cuda:1"``), resolved once (:func:`prune4rel.devices.resolve_device`): the
-    learner keeps the concrete ``cuda:N``."""
-
-    def accepts(self, value: Any) -> bool:
-        if isinstance(value, torch.device) or value == "auto":
-            return True
-        if not isinstance(value, str):
-            return False
-        try:
-            torch.device(value)
-        except RuntimeError:
-            return False
-        return True
-
-    def describe(self) -> str:
-        return "a torch device or a device string: 'cpu', 'auto', 'cuda' or 'cuda:N'"
-
-    def convert(self, value: Any) -> torch.device:
-        return resolve_device(value)
-
-    def check(self, name: str, value: Any) -> torch.device:
-        """``value`` resolved, or :class:`ParameterError` naming ``name`` (also for a GPU
-        that is not visible)."""
-        if not self.accepts(value):
-            raise ParameterError(name, value, self.describe())
-        try:
-            return resolve_device(value, name)
-        except DeviceError as exc:
-            raise ParameterError(name, value, exc.allowed) from None
+__all__ = ["autocast", "cpu_threads", "device_rng_state", "set_device_rng_state", "state_device"]
 
 
 def state_device(option: str | None, device: torch.device) -> torch.device:

@@ -21,7 +21,6 @@ import prune4rel.devices as devices
 from prune4rel.neighbors.exact import exact_graph
 from prune4rel.neighbors.faiss_backend import INDEXES, faiss_graph
 from prune4rel.neighbors.graph import CSRGraph
-from prune4rel.neighbors.similarity import check_device
 from prune4rel.neighbors.torch_backend import torch_graph
 from prune4rel.validation import (
     Boolean,
@@ -70,29 +69,10 @@ class GraphBackend:
     options: Mapping[str, Rule] = field(default_factory=dict)
 
 
-class _Device(Rule):
-    """A compute device that :func:`~prune4rel.neighbors.check_device` accepts here, kept
-    resolved (a bare "cuda" becomes "cuda:N", so equal devices give equal settings)."""
-
-    def accepts(self, value: Any) -> bool:
-        try:
-            return isinstance(value, str) and check_device(value) is not None
-        except ValueError:
-            return False
-
-    def describe(self) -> str:
-        if devices.visible_gpus().count > 0:
-            return "'cpu', 'auto' or a visible CUDA device ('cuda', 'cuda:N')"
-        return "'cpu' or 'auto' (no CUDA device is available here)"
-
-    def convert(self, value: Any) -> str:
-        return str(check_device(value))
-
-
 #: Rules of the arguments every backend takes (selectors declare the same ones).
 GRAPH_RULES: dict[str, Rule] = {
     "tau": Real(0.0, 1.0, closed="left"),
-    "device": _Device(),
+    "device": devices.DeviceRule(as_string=True),
     "max_edges": Integer(1),
     "progress": Boolean(),
 }
