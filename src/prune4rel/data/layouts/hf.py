@@ -21,6 +21,7 @@ import numpy as np
 from prune4rel.data.checks import check_limit, infer_num_classes
 from prune4rel.data.dataset import NoisyDataset
 from prune4rel.data.decode import GIB, ImageSize, check_image_size, decode_images_to_npy, decode_many
+from prune4rel.data.holdout import clean_where_known, hold_out
 
 __all__ = ["load_hf_images"]
 
@@ -200,22 +201,14 @@ def load_hf_images(
     if test is not None:
         y_test = _labels(test, label_column, f"{name} (test)")
         if clean_label_column is not None and clean_label_column in test.column_names:
-            known = _labels(test, clean_label_column, f"{name} (test)")
-            y_test = np.where(known >= 0, known, y_test)
+            y_test = clean_where_known(y_test, _labels(test, clean_label_column, f"{name} (test)"))
         test_rows, train_rows = np.arange(len(test)), np.arange(len(train))
         test_set = f"{name}-{test_split or 'test'}"
     else:
-        if not (isinstance(test_size, float) and 0.0 < test_size < 1.0):
-            raise ValueError(f"`test_size` must be a float in (0, 1), got {test_size!r}")
-        n_all = len(train)
-        m = max(1, round(test_size * n_all))
-        if m >= n_all:
-            raise ValueError(f"{name} has {n_all} training rows: too few to hold out a test set")
-        perm = np.random.default_rng(seed).permutation(n_all)
-        test_rows, train_rows = np.sort(perm[:m]), np.sort(perm[m:])
-        y_test = noisy if clean is None else np.where(clean >= 0, clean, noisy)
-        exact = clean is not None and bool(np.all(clean[test_rows] >= 0))
-        test_set = f"{name}-holdout{m}-seed{seed}" + ("" if exact else "-noisylabels")
+        split = hold_out(len(train), clean, test_size, seed, f"{name}'s training split")
+        test_rows, train_rows = split.test_rows, split.train_rows
+        y_test = clean_where_known(noisy, clean)
+        test_set = f"{name}-{split.tag}"
         test = train
     train_rows, test_rows = train_rows[:max_train], test_rows[:max_test]
     feature = train.features[label_column]

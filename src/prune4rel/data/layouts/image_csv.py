@@ -14,6 +14,7 @@ import numpy as np
 from prune4rel.data.checks import check_limit, infer_num_classes
 from prune4rel.data.dataset import NoisyDataset
 from prune4rel.data.decode import ImageSize
+from prune4rel.data.holdout import clean_where_known, hold_out
 from prune4rel.data.image_files import FileImageDataset
 from prune4rel.data.listings import read_csv_rows
 
@@ -46,30 +47,20 @@ def index_image_csv(
     clean_arr = None if clean is None else np.asarray(clean, dtype=np.int64)
     if test_csv is not None:
         t_paths, t_labels, t_clean = read_csv_rows(Path(test_csv))
-        y_test = np.asarray(t_labels, dtype=np.int64)
-        if t_clean is not None:
-            tc = np.asarray(t_clean, dtype=np.int64)
-            y_test = np.where(tc >= 0, tc, y_test)
+        t_known = None if t_clean is None else np.asarray(t_clean, dtype=np.int64)
+        y_test = clean_where_known(np.asarray(t_labels, dtype=np.int64), t_known)
         test_paths = np.asarray(t_paths, dtype=str)
         train_paths = np.asarray(paths, dtype=str)
         test_set = f"{name or csv_path.stem}-{Path(test_csv).stem}"
         test_labels = "test_csv"
     else:
-        if not (isinstance(test_size, float) and 0.0 < test_size < 1.0):
-            raise ValueError(f"`test_size` must be a float in (0, 1), got {test_size!r}")
-        n_all = len(paths)
-        m = max(1, round(test_size * n_all))
-        if m >= n_all:
-            raise ValueError(f"{csv_path} has {n_all} rows: too few to hold out a test set")
-        perm = np.random.default_rng(seed).permutation(n_all)
-        te, tr = np.sort(perm[:m]), np.sort(perm[m:])
+        split = hold_out(len(paths), clean_arr, test_size, seed, str(csv_path))
+        te, tr = split.test_rows, split.train_rows
         all_paths = np.asarray(paths, dtype=str)
         test_paths, train_paths = all_paths[te], all_paths[tr]
-        # the held-out labels are clean where known, else the given (noisy) ones
-        y_test = noisy[te] if clean_arr is None else np.where(clean_arr[te] >= 0, clean_arr[te], noisy[te])
-        exact = clean_arr is not None and bool(np.all(clean_arr[te] >= 0))
-        test_labels = "clean" if exact else "noisy (no clean_label for every held-out row)"
-        test_set = f"{name or csv_path.stem}-holdout{m}-seed{seed}" + ("" if exact else "-noisylabels")
+        y_test = clean_where_known(noisy, clean_arr)[te]
+        test_labels = "clean" if split.exact else "noisy (no clean_label for every held-out row)"
+        test_set = f"{name or csv_path.stem}-{split.tag}"
         noisy = noisy[tr]
         clean_arr = None if clean_arr is None else clean_arr[tr]
     if num_classes is None:
