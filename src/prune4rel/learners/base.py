@@ -22,7 +22,7 @@ from torch import nn
 from prune4rel.data import Augment, NoisyDataset
 from prune4rel.learners.binding import MODEL_RULE, BoundDataset, ModelSpec, build_network, check_indices
 from prune4rel.learners.callbacks import Callback
-from prune4rel.learners.checkpoint import check_format, fit_progress, pack_state, restore_state
+from prune4rel.learners.checkpoint import StateParts, check_format, fit_progress, pack_state, restore_state
 from prune4rel.learners.inference import embed_and_logits, predict_batches
 from prune4rel.learners.loop import Batch, TrainingLoop, run_epochs, train_epoch
 from prune4rel.learners.optim import Optimizers, lr_factor, make_sgd
@@ -335,7 +335,7 @@ class Learner(Parameterized, ABC):
         first = 0
         if self._pending_state is not None:
             pending, self._pending_state = self._pending_state, None
-            restored = restore_state(pending, **self._checkpoint_parts(), indices=idx_np, epochs=epochs)
+            restored = restore_state(pending, self._checkpoint_parts(), indices=idx_np, epochs=epochs)
             first, self._epochs_done, self.history = restored.epoch, restored.epochs_done, restored.history
         self._fit_progress = fit_progress(first, epochs, idx_np)
         return run_epochs(self, dataset, idx_np, optimizers, first, epochs, progress, callbacks)
@@ -432,7 +432,7 @@ class Learner(Parameterized, ABC):
         them before training on.
         """
         self._require_fitted()
-        return pack_state(**self._checkpoint_parts(), learner=type(self).__name__,
+        return pack_state(self._checkpoint_parts(), learner=type(self).__name__,
                           epochs_done=self._epochs_done, history=self.history, fit=self._fit_progress)
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
@@ -457,12 +457,10 @@ class Learner(Parameterized, ABC):
         check_format(state, type(self).__name__)
         self._pending_state = state
 
-    def _checkpoint_parts(self) -> dict[str, Any]:
-        """What a checkpoint saves and restores in place (the arguments of
-        :func:`~prune4rel.learners.checkpoint.pack_state` they share with ``restore_state``)."""
-        return {"networks": self.networks(), "per_example": self.per_example_tensors(),
-                "optimizers": self._optimizers, "generator": self._gen, "numpy_rngs": self._numpy_rngs(),
-                "device": self.device}
+    def _checkpoint_parts(self) -> StateParts:
+        """What a checkpoint saves and restores in place."""
+        return StateParts(self.networks(), self.per_example_tensors(), self._optimizers, self._gen,
+                          self._numpy_rngs(), self.device)
 
     def _numpy_rngs(self) -> dict[str, np.random.Generator]:
         """numpy random streams the learner draws from, by attribute name (default none)."""

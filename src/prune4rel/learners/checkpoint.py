@@ -23,7 +23,7 @@ from prune4rel.learners.optim import Optimizers
 from prune4rel.learners.runtime import device_rng_state, set_device_rng_state
 from prune4rel.metrics import index_digest
 
-__all__ = ["FORMAT", "VERSION", "LearnerStateError", "Restored", "check_format", "fit_progress",
+__all__ = ["FORMAT", "VERSION", "LearnerStateError", "Restored", "StateParts", "check_format", "fit_progress",
            "pack_state", "restore_state"]
 
 FORMAT = "prune4rel.learner_state"
@@ -41,25 +41,12 @@ def fit_progress(epoch: int, epochs: int, indices: np.ndarray) -> dict[str, Any]
     return {"epoch": int(epoch), "epochs": int(epochs), "indices": index_digest(indices)}
 
 
-def pack_state(
-    *,
-    learner: str,
-    networks: Mapping[str, nn.Module],
-    per_example: Mapping[str, torch.Tensor],
-    optimizers: Optimizers,
-    generator: torch.Generator,
-    numpy_rngs: Mapping[str, np.random.Generator],
-    device: torch.device,
-    epochs_done: int,
-    history: list[dict[str, Any]],
-    fit: dict[str, Any],
-) -> dict[str, Any]:
-    """A learner's state; values are references to live tensors (save or copy them).
+@dataclass(frozen=True)
+class StateParts:
+    """The live parts of a learner that a checkpoint saves and restores in place.
 
-    Parameters
+    Attributes
     ----------
-    learner : str
-        The learner's class name.
     networks : mapping of str to nn.Module
         By attribute name.
     per_example : mapping of str to Tensor
@@ -72,6 +59,26 @@ def pack_state(
         Further random streams, by attribute name.
     device : torch.device
         The training device (CUDA RNG states are saved on CUDA).
+    """
+
+    networks: Mapping[str, nn.Module]
+    per_example: Mapping[str, torch.Tensor]
+    optimizers: Optimizers
+    generator: torch.Generator
+    numpy_rngs: Mapping[str, np.random.Generator]
+    device: torch.device
+
+
+def pack_state(
+    parts: StateParts, *, learner: str, epochs_done: int, history: list[dict[str, Any]], fit: dict[str, Any],
+) -> dict[str, Any]:
+    """A learner's state; values are references to live tensors (save or copy them).
+
+    Parameters
+    ----------
+    parts : StateParts
+    learner : str
+        The learner's class name.
     epochs_done : int
     history : list of dict
     fit : dict
@@ -89,13 +96,13 @@ def pack_state(
         "format": FORMAT,
         "version": VERSION,
         "learner": learner,
-        "modules": {name: net.state_dict() for name, net in networks.items()},
-        "tensors": {name: value.detach() for name, value in per_example.items()},
-        "optimizers": [opt.state_dict() for opt, _ in optimizers],
-        "generator": generator.get_state(),
-        "numpy_rngs": {name: rng.bit_generator.state for name, rng in numpy_rngs.items()},
+        "modules": {name: net.state_dict() for name, net in parts.networks.items()},
+        "tensors": {name: value.detach() for name, value in parts.per_example.items()},
+        "optimizers": [opt.state_dict() for opt, _ in parts.optimizers],
+        "generator": parts.generator.get_state(),
+        "numpy_rngs": {name: rng.bit_generator.state for name, rng in parts.numpy_rngs.items()},
         "torch_rng": torch.get_rng_state(),
-        "cuda_rng": device_rng_state(device),
+        "cuda_rng": device_rng_state(parts.device),
         "epochs_done": int(epochs_done),
         "history": [dict(h) for h in history],
         "fit": dict(fit),
@@ -131,23 +138,11 @@ class Restored:
     history: list[dict[str, Any]]
 
 
-def restore_state(
-    state: dict[str, Any],
-    *,
-    networks: Mapping[str, nn.Module],
-    per_example: Mapping[str, torch.Tensor],
-    optimizers: Optimizers,
-    generator: torch.Generator,
-    numpy_rngs: Mapping[str, np.random.Generator],
-    device: torch.device,
-    indices: np.ndarray,
-    epochs: int,
-) -> Restored:
-    """Apply ``state`` in place to the given networks, tensors, optimizers and RNGs.
+def restore_state(state: dict[str, Any], parts: StateParts, *, indices: np.ndarray, epochs: int) -> Restored:
+    """Apply ``state`` in place to ``parts`` (networks, tensors, optimizers and RNGs).
 
-    The arguments are as for :func:`pack_state`, plus the resumed call's ``indices`` and
-    ``epochs``, which must be those of the saved call. Restoring also sets torch's global
-    RNG state.
+    The resumed call's ``indices`` and ``epochs`` must be those of the saved call.
+    Restoring also sets torch's global RNG state.
 
     Raises
     ------
@@ -156,17 +151,13 @@ def restore_state(
         optimizers) or misses an entry; the targets may then be partly overwritten.
     """
     try:
-        return _restore(state, networks, per_example, optimizers, generator, numpy_rngs, device,
-                        indices, epochs)
+        return _restore(state, parts, indices, epochs)
     except (AttributeError, KeyError, TypeError, RuntimeError, ValueError) as exc:
         raise LearnerStateError(f"the learner state does not fit: {exc}") from exc
 
 
-def _restore(
-    state: dict[str, Any], networks: Mapping[str, nn.Module], per_example: Mapping[str, torch.Tensor],
-    optimizers: Optimizers, generator: torch.Generator, numpy_rngs: Mapping[str, np.random.Generator],
-    device: torch.device, indices: np.ndarray, epochs: int,
-) -> Restored:
+def _restore(state: dict[str, Any], parts: StateParts, indices: np.ndarray, epochs: int) -> Restored:
+    networks, per_example, optimizers = parts.networks, parts.per_example, parts.optimizers
     fit = state.get("fit", {})
     if fit.get("epochs") != epochs or fit.get("indices") != index_digest(indices):
         raise ValueError(
@@ -191,9 +182,9 @@ def _restore(
         raise ValueError("the learner state holds a different number of optimizers")
     for (opt, _), sd in zip(optimizers, state["optimizers"]):
         opt.load_state_dict(sd)
-    generator.set_state(state["generator"])
+    parts.generator.set_state(state["generator"])
     for name, rng_state in state["numpy_rngs"].items():
-        numpy_rngs[name].bit_generator.state = rng_state
+        parts.numpy_rngs[name].bit_generator.state = rng_state
     torch.set_rng_state(state["torch_rng"])
-    set_device_rng_state(device, state["cuda_rng"])
+    set_device_rng_state(parts.device, state["cuda_rng"])
     return Restored(int(fit["epoch"]), int(state["epochs_done"]), [dict(h) for h in state["history"]])
