@@ -18,14 +18,13 @@ from typing import Any
 import numpy as np
 
 import prune4rel.devices as devices
-from prune4rel.neighbors.exact import exact_graph
-from prune4rel.neighbors.faiss_backend import INDEXES, faiss_graph
+from prune4rel.neighbors.exact import EXACT_OPTIONS, exact_graph
+from prune4rel.neighbors.faiss_backend import FAISS_OPTIONS, faiss_graph
 from prune4rel.neighbors.graph import CSRGraph
-from prune4rel.neighbors.torch_backend import torch_graph
+from prune4rel.neighbors.torch_backend import TORCH_OPTIONS, torch_graph
 from prune4rel.validation import (
     Boolean,
     Integer,
-    Options,
     ParameterError,
     Real,
     Rule,
@@ -79,40 +78,9 @@ GRAPH_RULES: dict[str, Rule] = {
 
 #: The backends by name. Adding one is one entry here.
 GRAPH_BACKENDS: dict[str, GraphBackend] = {
-    "graph": GraphBackend(
-        exact_graph,
-        options={
-            "block_rows": Integer(1),
-            "block_cols": Integer(1),
-            "prune": Options("auto", "clusters", "none"),
-            "clusters": optional(Integer(1)),
-        },
-    ),
-    "faiss": GraphBackend(
-        faiss_graph,
-        default_k=64,
-        min_k=1,
-        options={
-            "index": Options(*INDEXES),
-            "nlist": optional(Integer(1)),
-            "nprobe": Integer(1),
-            "hnsw_m": Integer(1),
-            "ef_construction": Integer(1),
-            "ef_search": optional(Integer(1)),
-            "pca_dim": optional(Integer(1)),
-            "symmetrize": Boolean(),
-            "seed": Integer(0),
-            "chunk": Integer(1),
-        },
-    ),
-    "torch": GraphBackend(
-        torch_graph,
-        options={
-            "dtype": Options("auto", "float16", "bfloat16", "float32"),
-            "block_rows": optional(Integer(1)),
-            "block_cols": optional(Integer(1)),
-        },
-    ),
+    "graph": GraphBackend(exact_graph, options=EXACT_OPTIONS),
+    "faiss": GraphBackend(faiss_graph, default_k=64, min_k=1, options=FAISS_OPTIONS),
+    "torch": GraphBackend(torch_graph, options=TORCH_OPTIONS),
 }
 
 

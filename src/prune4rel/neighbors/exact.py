@@ -31,6 +31,7 @@ from prune4rel.neighbors.similarity import (
     sparse_nonzero,
     unit_rows,
 )
+from prune4rel.validation import Integer, Options, Rule, optional, validate_params
 
 __all__ = ["exact_graph"]
 
@@ -89,6 +90,15 @@ def _pair_source(
         if prune == "clusters" or plan.work < 0.5 * n * (n - 1) / 2:
             return plan.pairs(progress)
     return _tiled_pairs(_TileProducts(unit, device), n, block_rows, block_cols, lower, progress)
+
+
+#: :func:`exact_graph`'s own options and what each allows (also ``build_graph``'s, backend "graph").
+EXACT_OPTIONS: dict[str, Rule] = {
+    "block_rows": Integer(1),
+    "block_cols": Integer(1),
+    "prune": Options("auto", "clusters", "none"),
+    "clusters": optional(Integer(1)),
+}
 
 
 def exact_graph(
@@ -150,15 +160,15 @@ def exact_graph(
     """
     tau = check_tau(tau)
     k = check_k(k)
-    if block_rows < 1 or block_cols < 1:
-        raise ValueError("`block_rows` and `block_cols` must be positive")
+    opts = validate_params(EXACT_OPTIONS, {
+        "block_rows": block_rows, "block_cols": block_cols, "prune": prune, "clusters": clusters,
+    })
+    block_rows, block_cols, clusters = opts["block_rows"], opts["block_cols"], opts["clusters"]
     unit, norms = unit_rows(embeddings)
     n, d = unit.shape
     valid = norms > 0
     margin = cosine_margin(d)
     lower = 2.0 * tau - 1.0 - margin
-    if prune not in ("auto", "clusters", "none"):
-        raise ValueError(f"`prune` must be 'auto', 'clusters' or 'none', got {prune!r}")
     check_device(device)
     index = np.int32 if n < 2**31 else np.int64
     pairs = _pair_source(

@@ -48,10 +48,24 @@ from tqdm.auto import tqdm
 
 from prune4rel.neighbors.graph import CSRGraph
 from prune4rel.neighbors.similarity import cap_rows, check_tau, cosine_margin, refine_pairs, unit64
+from prune4rel.validation import Boolean, Integer, Options, Rule, optional, validate_params
 
-__all__ = ["INDEXES", "faiss_graph", "neighbor_recall"]
+__all__ = ["FAISS_OPTIONS", "INDEXES", "faiss_graph", "neighbor_recall"]
 
 INDEXES = ("flat", "ivf", "hnsw")
+#: :func:`faiss_graph`'s own options and what each allows (also ``build_graph``'s, backend "faiss").
+FAISS_OPTIONS: dict[str, Rule] = {
+    "index": Options(*INDEXES),
+    "nlist": optional(Integer(1)),
+    "nprobe": Integer(1),
+    "hnsw_m": Integer(1),
+    "ef_construction": Integer(1),
+    "ef_search": optional(Integer(1)),
+    "pca_dim": optional(Integer(1)),
+    "symmetrize": Boolean(),
+    "seed": Integer(0),
+    "chunk": Integer(1),
+}
 
 
 def _import_faiss() -> Any:
@@ -194,10 +208,11 @@ def faiss_graph(
     tau = check_tau(tau)
     if isinstance(k, bool) or not isinstance(k, int | np.integer) or k < 1:
         raise ValueError(f"`k` must be a positive integer, got {k!r}")
-    if index not in INDEXES:
-        raise ValueError(f"`index` must be one of {INDEXES}, got {index!r}")
-    if chunk < 1:
-        raise ValueError(f"`chunk` must be positive, got {chunk!r}")
+    validate_params(FAISS_OPTIONS, {
+        "index": index, "nlist": nlist, "nprobe": nprobe, "hnsw_m": hnsw_m,
+        "ef_construction": ef_construction, "ef_search": ef_search, "pca_dim": pca_dim,
+        "symmetrize": symmetrize, "seed": seed, "chunk": chunk,
+    })
     emb = _check_embeddings(embeddings)
     n, d = emb.shape
     if pca_dim is not None and not 1 <= int(pca_dim) <= d:
@@ -223,10 +238,6 @@ def faiss_graph(
         idx = faiss.IndexFlatIP(dim)
     elif index == "ivf":
         lists = int(nlist) if nlist is not None else max(1, min(int(2 * np.sqrt(n)), n // 39))
-        if lists < 1:
-            raise ValueError(f"`nlist` must be positive, got {nlist!r}")
-        if nprobe < 1:
-            raise ValueError(f"`nprobe` must be positive, got {nprobe!r}")
         idx = faiss.IndexIVFFlat(faiss.IndexFlatIP(dim), dim, lists, faiss.METRIC_INNER_PRODUCT)
         idx.cp.seed = int(seed)
         idx.cp.spherical = True

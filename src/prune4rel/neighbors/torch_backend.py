@@ -31,6 +31,7 @@ from prune4rel.neighbors.similarity import (
     refine_pairs,
     unit_rows,
 )
+from prune4rel.validation import Integer, Options, Rule, optional, validate_params
 
 __all__ = ["device_csr", "full_precision_matmul", "product_margin", "torch_graph", "torch_unit_rows"]
 
@@ -41,6 +42,12 @@ _ROUNDING = {
     "float32": (2.0**-24, 2.0**-150),
 }
 _DTYPES = {"float16": torch.float16, "bfloat16": torch.bfloat16, "float32": torch.float32}
+#: :func:`torch_graph`'s own options and what each allows (also ``build_graph``'s, backend "torch").
+TORCH_OPTIONS: dict[str, Rule] = {
+    "dtype": Options("auto", *_DTYPES),
+    "block_rows": optional(Integer(1)),
+    "block_cols": optional(Integer(1)),
+}
 
 
 def product_margin(dim: int, dtype: str) -> float:
@@ -364,10 +371,12 @@ def torch_graph(
     """
     tau = check_tau(tau)
     k = check_k(k)
+    opts = validate_params(
+        TORCH_OPTIONS, {"dtype": dtype, "block_rows": block_rows, "block_cols": block_cols}
+    )
+    block_rows, block_cols = opts["block_rows"], opts["block_cols"]
     dev = check_device(device)
     name = ("float16" if dev.type == "cuda" else "float32") if dtype == "auto" else dtype
-    if name not in _DTYPES:
-        raise ValueError(f"`dtype` must be 'auto', 'float16', 'bfloat16' or 'float32', got {dtype!r}")
     shape = tuple(getattr(embeddings, "shape", ()))
     if len(shape) != 2 or shape[0] == 0 or shape[1] == 0:
         raise ValueError(f"`embeddings` must be a non-empty (n, d) array, got shape {shape}")
