@@ -10,8 +10,6 @@ from hypothesis import strategies as st
 
 from prune4rel.neighbors import calibrate_tau, exact_graph
 
-needs_cuda = pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
-
 #: (seed, n, d, target, sample, chunk) -> tau, computed before calibration ran on tensors
 PINNED = [
     ((0, 500, 12, 10.0, 128, 8192), 0.896444782614708),
@@ -96,7 +94,6 @@ def test_calibration_leaves_a_float64_tensor_untouched():
 
 
 @pytest.mark.gpu
-@needs_cuda
 @pytest.mark.parametrize("on_gpu", [False, True])
 def test_cuda_gives_the_exact_pair_count_with_tf32_allowed(on_gpu):
     rng = np.random.default_rng(0)  # few rows: neighbouring cosines lie far apart

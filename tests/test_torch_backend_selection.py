@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-import torch
 from conftest import softmax
 
 from prune4rel.neighbors import build_graph
@@ -42,7 +41,6 @@ def test_a_torch_graph_is_reused_by_a_selector_with_backend_auto():
 
 
 @pytest.mark.gpu
-@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
 @pytest.mark.parametrize("method", ["prune4rel", "prune4rel_agree"])
 def test_auto_on_a_gpu_builds_the_torch_graph_and_selects_as_the_cpu(method):
     signals = _signals(3, n=2000, dim=64)

@@ -23,7 +23,6 @@ from prune4rel.neighbors.torch_backend import (
 
 DTYPES = ["float16", "bfloat16", "float32"]
 UNIT_ROUNDOFF = {"float16": 2.0**-11, "bfloat16": 2.0**-8, "float32": 2.0**-24}
-needs_cuda = pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
 
 
 def near_threshold_embeddings(seed: int, n: int, dim: int, tau: float, near: int) -> np.ndarray:
@@ -343,7 +342,6 @@ def dense(graph) -> np.ndarray:
 
 
 @pytest.mark.gpu
-@needs_cuda
 @pytest.mark.parametrize("dtype", ["auto", *DTYPES])
 def test_cuda_gives_the_cpu_graph(dtype):
     emb = near_threshold_embeddings(7, 3000, 48, 0.9, near=40)
@@ -358,7 +356,6 @@ def test_cuda_gives_the_cpu_graph(dtype):
 
 
 @pytest.mark.gpu
-@needs_cuda
 @pytest.mark.parametrize("dtype", DTYPES)
 def test_cuda_products_stay_in_the_band_with_tf32_allowed(dtype):
     rng = np.random.default_rng(1)
@@ -379,7 +376,6 @@ def test_cuda_products_stay_in_the_band_with_tf32_allowed(dtype):
 
 
 @pytest.mark.gpu
-@needs_cuda
 def test_cuda_tile_sizes_come_from_free_memory():
     rows, cols, hold, batch = backend._tile_shape(10**6, 2048, torch.device("cuda"), 2, None, None)
     assert rows == 16384 and 1024 <= cols <= 65536 and hold >= cols and batch >= 1024
