@@ -120,3 +120,8 @@ def oracle_select(
         if switch:
             free = True
     return np.array(picks), np.array(gains), big_n, w, conf
+
+
+def dense_of(graph) -> np.ndarray:
+    """A neighbour graph's similarity matrix, dense, in float64."""
+    return graph.to_scipy().toarray().astype(np.float64)

@@ -7,15 +7,11 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from hypothesis.extra.numpy import arrays
-from oracle import similarity_matrix
+from oracle import dense_of, similarity_matrix
 
 from prune4rel.neighbors import DenseRows, exact_graph
 from prune4rel.neighbors import clusters as clusters_module
 from prune4rel.neighbors.similarity import cosine_margin, sparse_nonzero, unit_rows
-
-
-def dense_of(graph) -> np.ndarray:
-    return graph.to_scipy().toarray().astype(np.float64)
 
 
 @settings(max_examples=60, deadline=None)

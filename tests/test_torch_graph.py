@@ -9,7 +9,7 @@ import pytest
 import torch
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from oracle import similarity_matrix
+from oracle import dense_of, similarity_matrix
 
 from prune4rel.neighbors import GraphTooLargeError, cosine_margin, exact_graph, torch_graph
 from prune4rel.neighbors import torch_backend as backend
@@ -271,7 +271,7 @@ def test_progress_bar_and_integer_or_half_inputs(capsys):
     tau = 0.9137  # no integer vectors have 0.5 + 0.5 cos exactly at tau
     graph = torch_graph(emb, tau, progress=True, block_rows=8, block_cols=8)
     assert "neighbour graph (torch)" in capsys.readouterr().err
-    np.testing.assert_array_equal(dense(graph) > 0, similarity_matrix(emb, tau) > 0)
+    np.testing.assert_array_equal(dense_of(graph) > 0, similarity_matrix(emb, tau) > 0)
     half = torch_graph(torch.from_numpy(emb.astype(np.float16)), tau)
     np.testing.assert_array_equal(half.indices, graph.indices)
 
@@ -332,10 +332,6 @@ def test_inputs_are_left_untouched():
     torch_graph(torch.from_numpy(emb), 0.6)
     torch_graph(emb, 0.6, dtype="float16")
     np.testing.assert_array_equal(emb, copy)
-
-
-def dense(graph) -> np.ndarray:
-    return graph.to_scipy().toarray().astype(np.float64)
 
 
 # ---------------------------------------------------------------- on a CUDA device
