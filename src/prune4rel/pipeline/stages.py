@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import time
 from collections.abc import Mapping, Sequence
+from dataclasses import replace
 from functools import partial
 from pathlib import Path
 from typing import Any
@@ -83,12 +84,7 @@ def warmup_stage(
 
     make = partial(_learner, warmup.learner, warmup.model, warmup.params, device, seed)
     signals, seconds = resumable(ckpt, stage_hash, resume, make, run)
-    signals = Signals(
-        labels=signals.labels, probs=signals.probs, embeddings=signals.embeddings,
-        losses=signals.losses, correct=signals.correct, margins=signals.margins,
-        clean_labels=signals.clean_labels,
-        meta={**signals.meta, "config_hash": stage_hash, "seconds": round(seconds, 3)},
-    )
+    signals = replace(signals, meta={**signals.meta, "config_hash": stage_hash, "seconds": round(seconds, 3)})
     signals.save(path)
     ckpt.unlink(missing_ok=True)
     return signals
