@@ -15,7 +15,7 @@ _DEMO_OPTIONS = {"fractions": "--fraction", "seeds": "--seed", "methods": "--met
                  "epochs": "--epochs"}
 
 
-@click.command()
+@click.command(short_help="Compare selectors on digits with human-like label noise.")
 @click.option("--fraction", "fractions", multiple=True, type=float,
               help="Share of the training set to keep, in [0.05, 1]; repeat for several [0.2 0.4 0.6].")
 @click.option("--seed", "seeds", multiple=True, type=click.IntRange(0, 2**32 - 1),

@@ -26,7 +26,7 @@ def _clean_labels(spec: str) -> Any:
     return arrays[name]
 
 
-@click.command("inspect")
+@click.command("inspect", short_help="Per-example table, plots and summary of a signals file.")
 @click.argument("signals", type=NonEmptyPath(exists=True, dir_okay=False, path_type=Path))
 @click.option("--out", required=True, type=NonEmptyPath(file_okay=False, path_type=Path),
               help="Output folder.")

@@ -37,7 +37,7 @@ def _run_overrides(given: dict[str, tuple[str, Any]], sets: tuple[str, ...]) -> 
     return {key: value for _, (key, value) in pairs}
 
 
-@click.command()
+@click.command(short_help="Run or resume an experiment into a run directory.")
 @click.option("--config", "config_path", type=NonEmptyPath(dir_okay=False, path_type=Path),
               help="YAML run config (see prune4rel.config.RunConfig); flags override it.")
 @click.option("--dataset", help=f"One of {', '.join(dataset_names())}.")
@@ -119,7 +119,7 @@ def run(
     click.echo(f"results in {summary['run_dir']} (test set: {summary['results'][0]['test_set']})")
 
 
-@click.command()
+@click.command(short_help="Tabulate and plot the results of run directories.")
 @click.argument("runs", nargs=-1, required=True, type=NonEmptyPath(exists=True, path_type=Path))
 @click.option("--out", type=NonEmptyPath(dir_okay=False, path_type=Path),
               help="Markdown table file (default: print it).")

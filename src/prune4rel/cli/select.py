@@ -125,7 +125,7 @@ def _parameter_table(cls: type[Selector], width: int) -> list[str]:
     return lines
 
 
-@click.command()
+@click.command(short_help="List the selectors and their parameters.")
 @click.argument("names", nargs=-1, metavar="[METHOD]...")
 def methods(names: tuple[str, ...]) -> None:
     """List the selection methods (or only METHOD...) with each parameter's default and allowed values."""
@@ -145,7 +145,7 @@ def methods(names: tuple[str, ...]) -> None:
     click.echo(textwrap.fill(hint, width=max(30, width)))
 
 
-@click.command()
+@click.command(short_help="Select a subset from a signals file.")
 @click.argument("signals", type=NonEmptyPath(dir_okay=False, path_type=Path))
 @click.option("--fraction", type=FRACTION, help="Share of the examples to keep, in (0, 1].")
 @click.option("--count", type=click.IntRange(min=1), help="Number of examples to keep (or --fraction).")
@@ -159,7 +159,7 @@ def methods(names: tuple[str, ...]) -> None:
 @click.option("--index", type=click.Choice(["flat", "ivf", "hnsw"]), help="prune4rel, faiss backend: index.")
 @click.option("--engine", type=click.Choice(["auto", "python", "numba"]), help="prune4rel: greedy engine.")
 @click.option("--k", type=int, help="prune4rel: cap on neighbours per example.")
-@click.option("--device", help="prune4rel: 'cpu' or 'cuda'.")
+@click.option("--device", help="prune4rel: 'cpu', 'auto', 'cuda' or 'cuda:N'.")
 @click.option("--balance/--no-balance", default=None, help="Class-balanced selection.")
 @click.option("--seed", type=int, help="Seed, for methods that draw at random.")
 @click.option("--param", "extra", multiple=True, metavar="KEY=VALUE", help="Any other hyper-parameter.")
@@ -246,7 +246,7 @@ def select(
     click.echo(json.dumps(summary, indent=None))
 
 
-@click.command("convert-signals")
+@click.command("convert-signals", short_help="Turn a plain .npz of arrays into a signals file.")
 @click.argument("src", metavar="IN.npz", type=NonEmptyPath(exists=True, dir_okay=False, path_type=Path))
 @click.argument("dest", metavar="OUT.npz", type=NonEmptyPath(dir_okay=False, path_type=Path))
 @click.option("--key", "keys", multiple=True, metavar="FIELD=NAME",
