@@ -11,6 +11,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
+from tiny_run import write_blobs
 
 from prune4rel.pipeline import RunConfig, run_experiment
 
@@ -32,21 +33,7 @@ relabel = load_script("relabel_vs_confidence")
 @pytest.fixture(scope="module")
 def blobs_path(tmp_path_factory):
     """Three Gaussian blobs in 6-D, 30% symmetric noise on 120 training examples."""
-    rng = np.random.default_rng(1)
-    centers = rng.normal(scale=3.0, size=(3, 6))
-
-    def blobs(n):
-        y = rng.integers(0, 3, n)
-        return (centers[y] + rng.normal(size=(n, 6))).astype(np.float32), y
-
-    x, clean = blobs(120)
-    x_test, y_test = blobs(30)
-    noisy = clean.copy()
-    flip = rng.choice(120, 36, replace=False)
-    noisy[flip] = (clean[flip] + rng.integers(1, 3, 36)) % 3
-    path = tmp_path_factory.mktemp("data") / "blobs.npz"
-    np.savez(path, x_train=x, y_train=noisy, x_test=x_test, y_test=y_test, clean=clean)
-    return path
+    return write_blobs(tmp_path_factory.mktemp("data") / "blobs.npz", 120, 30, seed=1)
 
 
 def test_saved_relabels_match_subsets_and_feed_the_analysis(blobs_path, tmp_path):
