@@ -110,32 +110,33 @@ def test_grid_configs_are_valid(protocol, learner, tmp_path):
 
 
 paper_gpu = load_script("paper_gpu")
+plan_module = load_script("paper_gpu_plan")
 
 
 def test_forward_macs_by_hand():
     model = torch.nn.Sequential(torch.nn.Conv2d(3, 4, 3, padding=1), torch.nn.Flatten(),
                                 torch.nn.Linear(4 * 32 * 32, 10))
-    assert paper_gpu.forward_macs(model) == 32 * 32 * 4 * 3 * 3 * 3 + 4 * 32 * 32 * 10
+    assert plan_module.forward_macs(model) == 32 * 32 * 4 * 3 * 3 * 3 + 4 * 32 * 32 * 10
 
 
 def test_paper_gpu_plan_fills_the_budget_and_no_more():
-    rates = paper_gpu.measured_rates()
+    rates = plan_module.measured_rates()
     assert rates["sop"] == pytest.approx(7_200_000 / 225.63, rel=1e-3)
     for name, runs in (("paper", 1), ("fast", 2)):
-        preset = paper_gpu.make_preset(name, "cuda", None, None)
-        assert ("channels_last" in preset.params) == paper_gpu.channels_last_supported()
+        preset = plan_module.make_preset(name, "cuda", None, None)
+        assert ("channels_last" in preset.params) == plan_module.channels_last_supported()
         assert preset.params["amp"] is True and len(preset.noise) == runs
-        plan = paper_gpu.make_plan(preset, rates)
-        usable = paper_gpu.BUDGET_S * (1 - paper_gpu.MARGIN)
+        plan = plan_module.make_plan(preset, rates)
+        usable = plan_module.BUDGET_S * (1 - plan_module.MARGIN)
         assert plan.total_s <= usable
-        assert paper_gpu.make_plan(preset, rates, epochs=plan.epochs + 1,
-                                   warmup_epochs=plan.warmup_epochs).total_s > usable
-        if plan.warmup_epochs < paper_gpu.MAX_WARMUP_EPOCHS:
-            assert paper_gpu.make_plan(preset, rates, epochs=plan.epochs,
-                                       warmup_epochs=plan.warmup_epochs + 1).total_s > usable
+        assert plan_module.make_plan(preset, rates, epochs=plan.epochs + 1,
+                                     warmup_epochs=plan.warmup_epochs).total_s > usable
+        if plan.warmup_epochs < plan_module.MAX_WARMUP_EPOCHS:
+            assert plan_module.make_plan(preset, rates, epochs=plan.epochs,
+                                         warmup_epochs=plan.warmup_epochs + 1).total_s > usable
         trained = sum(e for stage, e, _ in plan.stages if stage.startswith("train"))
         assert trained == runs * plan.epochs * 400_000
-    paper = paper_gpu.make_plan(paper_gpu.make_preset("paper", "cuda", None, None), rates)
+    paper = plan_module.make_plan(plan_module.make_preset("paper", "cuda", None, None), rates)
     assert paper.model == "preact_resnet18" and paper.macs == pytest.approx(0.555e9, rel=0.01)
 
 
