@@ -39,9 +39,9 @@ __all__ = ["exact_graph"]
 class _TileProducts:
     """float32 products ``unit[i0:i1] @ unit[j0:j1].T`` on the CPU (BLAS) or a CUDA device."""
 
-    def __init__(self, unit: np.ndarray, device: str) -> None:
+    def __init__(self, unit: np.ndarray, device: torch.device) -> None:
         self.unit = unit
-        self.on_cuda = check_device(device).type == "cuda"
+        self.on_cuda = device.type == "cuda"
         if self.on_cuda:
             self.tensor = torch.from_numpy(unit).to(device)
 
@@ -79,11 +79,11 @@ def _tiled_pairs(
 
 def _pair_source(
     unit: np.ndarray, valid: np.ndarray, lower: float, margin: float, prune: str, clusters: int | None,
-    block_rows: int, block_cols: int, device: str, progress: bool,
+    block_rows: int, block_cols: int, device: torch.device, progress: bool,
 ) -> Iterator[tuple[np.ndarray, np.ndarray, np.ndarray]]:
     """The candidate pairs of :func:`exact_graph`: from a cluster plan, or from every tile."""
     n = unit.shape[0]
-    if prune == "clusters" or (prune == "auto" and check_device(device).type == "cpu" and n >= 8192):
+    if prune == "clusters" or (prune == "auto" and device.type == "cpu" and n >= 8192):
         with tqdm(total=1, desc="neighbour graph: clustering", unit="plan", disable=not progress) as bar:
             plan = ClusterPlan(unit, valid, lower, margin, clusters, block_rows)
             bar.update(1)
@@ -169,11 +169,9 @@ def exact_graph(
     valid = norms > 0
     margin = cosine_margin(d)
     lower = 2.0 * tau - 1.0 - margin
-    check_device(device)
+    dev = check_device(device)
     index = np.int32 if n < 2**31 else np.int64
-    pairs = _pair_source(
-        unit, valid, lower, margin, prune, clusters, block_rows, block_cols, device, progress
-    )
+    pairs = _pair_source(unit, valid, lower, margin, prune, clusters, block_rows, block_cols, dev, progress)
 
     rows_parts: list[np.ndarray] = []
     cols_parts: list[np.ndarray] = []
