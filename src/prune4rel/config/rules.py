@@ -54,17 +54,11 @@ def _is_model(value: Any) -> bool:
     return isinstance(value, str) and value.lower().replace("-", "_") in (*_MODELS, "cnn", "smallcnn")
 
 
-def _is_learner(value: Any) -> bool:
-    try:
-        learner_class(value)
-    except ValueError:
-        return False
-    return isinstance(value, str)
-
-
 #: A network name or "auto" (see :func:`~prune4rel.models.build_model`).
 MODEL_NAME = Satisfies(_is_model, "one of " + ", ".join(repr(m) for m in _MODELS))
-#: A registered learner name (or an alias such as "sop_plus").
+#: A registered learner name (or an alias such as "sop_plus"); :class:`Satisfies` reads the
+#: lookup's ValueError as "not allowed".
 LEARNER_NAME = Satisfies(
-    _is_learner, "a learner name, one of " + ", ".join(repr(n) for n in sorted(LEARNERS))
+    lambda value: bool(learner_class(value)),
+    "a learner name, one of " + ", ".join(map(repr, LEARNERS.names())),
 )
