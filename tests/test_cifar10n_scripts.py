@@ -13,6 +13,7 @@ import pytest
 import torch
 from tiny_run import write_blobs
 
+from prune4rel.data import from_arrays
 from prune4rel.pipeline import RunConfig, run_experiment
 
 SCRIPTS = Path(__file__).resolve().parents[1] / "benchmarks" / "cifar10n"
@@ -187,3 +188,23 @@ def test_fast_gpu_defaults_give_ce_the_measured_fast_net_recipe():
     assert (cpu["batch_size"], cpu["lr"]) == (64, 0.1)
     _, override = grid.learner_params("fast", "ce", "cuda", None, None, batch_size=256, lr=1.0)
     assert (override["batch_size"], override["lr"]) == (256, 1.0)
+
+
+def test_dividemix_check_subsets_and_fast_settings():
+    check = load_script("dividemix_check")
+    rng = np.random.default_rng(0)
+    clean = np.arange(500) % 5
+    noisy = clean.copy()
+    flip = rng.choice(500, 200, replace=False)
+    noisy[flip] = (clean[flip] + 1) % 5
+    x = rng.normal(size=(500, 4)).astype(np.float32)
+    ds = from_arrays(x, noisy, x[:10], clean[:10], clean_labels=clean, num_classes=5)
+    picked = check.subsets(ds, 0.2, seed=0)
+    assert set(picked) == set(check.CASES)
+    for idx in picked.values():
+        assert idx.size == 100 and np.all(np.diff(idx) > 0)
+    assert np.sum(noisy[picked["low_noise"]] != clean[picked["low_noise"]]) == 2
+    assert 0.25 < np.mean(noisy[picked["uniform"]] != clean[picked["uniform"]]) < 0.55
+    assert grid.dividemix_fast_params(12) == {"warmup_epochs": 2, "rampup_epochs": 3, "lambda_u": 0.0}
+    with pytest.raises(ValueError, match="clean labels"):
+        check.subsets(from_arrays(x, noisy, x[:10], clean[:10], num_classes=5), 0.2, seed=0)

@@ -54,7 +54,7 @@ def test_subclasses_extend_their_parents_rules() -> None:
         "lr_u", "lr_v", "consistency", "balance", "init_std", "relabel"}
     assert set(DivideMix.param_rules) - base == {
         "warmup_epochs", "lambda_u", "p_threshold", "temperature", "alpha", "rampup_epochs", "prior_weight",
-        "warmup_penalty"}
+        "warmup_penalty", "classwise_divide"}
     assert all(ELR.param_rules[name] is rule for name, rule in Learner.param_rules.items())
 
 

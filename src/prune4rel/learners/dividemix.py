@@ -9,12 +9,15 @@ other (a network that selects its own clean examples confirms its own mistakes):
    the prediction), which the paper uses under asymmetric noise.
 2. **Co-divide** (each later epoch, before training): every network computes, in eval
    mode and without augmentation, the cross-entropy loss of each bound training example;
+   within each given class (``classwise_divide``; the paper: over all examples at once)
    the losses are scaled to [0, 1] and a two-component 1-D Gaussian mixture is fitted.
    The posterior of the small-mean component is the clean probability ``w_i``. The
    probabilities of one network split the data *for the other*: labeled set
    ``w_i > p_threshold``, unlabeled set the rest.
-3. **MixMatch** (per network, over its labeled set; unlabeled batches are drawn cyclically
-   from its unlabeled set), on two augmented views of each batch:
+3. **MixMatch**: per epoch, each network takes ``ceil(m / batch_size)`` steps for ``m``
+   bound examples, one step of the learning-rate schedule each, with labeled and
+   unlabeled batches of equal size drawn cyclically from random orders of its labeled and
+   unlabeled sets; on two augmented views of each batch:
 
    - label refinement (labeled): ``sharpen(w y + (1 - w) mean_views p_net, T)``;
    - co-guessing (unlabeled): ``sharpen(mean over views and both networks of p, T)``;
@@ -34,7 +37,19 @@ class, so re-labeling happens through the unlabeled set.
 Differences from the authors' code, on purpose: the learning rate follows the base
 class's per-step schedule (the paper: 0.02, divided by 10 half-way through 300 epochs);
 warm-up uses ``batch_size`` (the paper doubles it); the per-example loss history
-averaging the code applies to asymmetric CIFAR-10 is not implemented.
+averaging the code applies to asymmetric CIFAR-10 is not implemented. Two more, because
+the paper's versions collapse when the networks are still weak at the first co-divide
+(a short warm-up, e.g. 2 of 12 epochs in a fast schedule; ``benchmarks/RESULTS.md``):
+
+- the mixture is fitted per given class. A weak network favours a few classes, so the
+  examples labeled with those classes have the smallest losses: one mixture over all
+  losses then divides by class, not by label quality (on CIFAR-10N worst labels, some
+  classes ended up 0% labeled and others 40-90%), training on the favoured classes
+  makes the network favour them more, and the co-guessed labels follow it into a
+  one-class collapse;
+- an epoch has ``ceil(m / batch_size)`` steps per network (the paper: one pass over the
+  labeled set, so a network whose labeled set shrinks to a few per cent of the data
+  almost stops training).
 """
 
 from __future__ import annotations
@@ -55,7 +70,7 @@ from prune4rel.learners.callbacks import Callback
 from prune4rel.learners.inference import embed_and_logits
 from prune4rel.learners.loop import Batch, take_step
 from prune4rel.learners.losses import confidence_penalty, cross_entropy, uniform_prior_penalty
-from prune4rel.learners.mixmatch import gmm_clean_probability, mixup, sharpen
+from prune4rel.learners.mixmatch import classwise_clean_probability, gmm_clean_probability, mixup, sharpen
 from prune4rel.learners.optim import Optimizers, make_sgd, set_lr
 from prune4rel.learners.runtime import autocast
 from prune4rel.learners.state import StateField
@@ -92,6 +107,9 @@ class DivideMix(Learner):
     warmup_penalty : bool
         Add the confidence penalty ``sum p log p`` to the warm-up loss (paper: only for
         asymmetric noise).
+    classwise_divide : bool
+        Fit the loss mixture of the co-divide within each given class (default) rather
+        than over all examples at once (the paper); see the module docstring.
     **kwargs
         Every argument of :class:`~prune4rel.learners.Learner`. Defaults changed to the
         paper's CIFAR settings (PreActResNet18, SGD momentum 0.9, weight decay 5e-4):
@@ -131,7 +149,7 @@ class DivideMix(Learner):
         **Learner.param_rules, "warmup_epochs": Integer(0), "lambda_u": Real(0),
         "p_threshold": Real(0, 1, closed="neither"), "temperature": Real(0, closed="right"),
         "alpha": Real(0, closed="right"), "rampup_epochs": Real(0), "prior_weight": Real(0),
-        "warmup_penalty": Boolean(),
+        "warmup_penalty": Boolean(), "classwise_divide": Boolean(),
     }
     # per network k: the clean probability that trained it, the target it last trained each
     # example towards, and whether that target exists
@@ -162,11 +180,13 @@ class DivideMix(Learner):
         rampup_epochs: float = 16,
         prior_weight: float = 1.0,
         warmup_penalty: bool = False,
+        classwise_divide: bool = True,
         **kwargs: Any,
     ) -> None:
         self.warmup_epochs, self.lambda_u, self.p_threshold = warmup_epochs, lambda_u, p_threshold
         self.temperature, self.alpha, self.rampup_epochs = temperature, alpha, rampup_epochs
         self.prior_weight, self.warmup_penalty = prior_weight, warmup_penalty
+        self.classwise_divide = classwise_divide
         kwargs.setdefault("batch_size", 64)
         kwargs.setdefault("lr", 0.02)
         kwargs.setdefault("nesterov", False)
@@ -276,10 +296,12 @@ class DivideMix(Learner):
     def _co_divide(self, idx: torch.Tensor) -> torch.Tensor:
         """Clean probabilities, shape (2, m): row k (from the *other* network's losses)
         divides the data for network k. Also stored in the per-example state."""
-        probs = [
-            gmm_clean_probability(self._eval_losses(net, idx), int(self._rng.integers(2**31)))
-            for net in self._nets()
-        ]
+        labels = self.given_labels_tensor()[idx].cpu().numpy()
+        probs = []
+        for net in self._nets():
+            losses, seed = self._eval_losses(net, idx), int(self._rng.integers(2**31))
+            probs.append(classwise_clean_probability(losses, labels, seed) if self.classwise_divide
+                         else gmm_clean_probability(losses, seed))
         w = torch.as_tensor(np.stack(probs[::-1]), device=self.device)
         for k in range(2):
             self._storage.store(self._clean_prob[k], idx, w[k])
@@ -291,15 +313,15 @@ class DivideMix(Learner):
         assert self._data is not None
         return self._data.views.weak(x, self._gen), self._data.views.weak(x, self._gen)
 
-    def _unlabeled_batches(self, unl_idx: torch.Tensor, sizes: Sequence[int]) -> list[torch.Tensor | None]:
-        """Batches of the given sizes cycling through random orders of ``unl_idx``."""
-        if unl_idx.numel() == 0:
+    def _cyclic_batches(self, pool: torch.Tensor, sizes: Sequence[int]) -> list[torch.Tensor | None]:
+        """Batches of the given sizes cycling through random orders of ``pool`` (all None
+        when it is empty)."""
+        if pool.numel() == 0:
             return [None] * len(sizes)
         total = int(sum(sizes))
-        rounds = math.ceil(total / unl_idx.numel())
+        rounds = math.ceil(total / pool.numel())
         stream = torch.cat([
-            unl_idx[torch.randperm(unl_idx.numel(), generator=self._gen).to(unl_idx.device)]
-            for _ in range(rounds)
+            pool[torch.randperm(pool.numel(), generator=self._gen).to(pool.device)] for _ in range(rounds)
         ])[:total]
         return list(torch.split(stream, list(sizes)))
 
@@ -352,7 +374,8 @@ class DivideMix(Learner):
         self, k: int, epoch: int, idx: torch.Tensor, w: torch.Tensor, opt: torch.optim.Optimizer,
         step0: int, total: int, callbacks: Sequence[Callback],
     ) -> dict[str, float]:
-        """One MixMatch pass of network ``k`` over its labeled set ``w > p_threshold``."""
+        """One MixMatch epoch of network ``k``: ``ceil(m / batch_size)`` steps over its
+        labeled set ``w > p_threshold`` and its unlabeled set, cyclically."""
         net, peer = self._nets()[k], self._nets()[1 - k]
         labeled = w > self.p_threshold
         lab_idx, lab_w, unl_idx = idx[labeled], w[labeled], idx[~labeled]
@@ -361,14 +384,14 @@ class DivideMix(Learner):
             return stats
         net.train()
         peer.eval()
-        order = torch.randperm(lab_idx.numel(), generator=self._gen).to(idx.device)
-        n_iter = max(1, math.ceil(lab_idx.numel() / self.batch_size))
-        chunks = torch.tensor_split(order, n_iter)
-        unl_batches = self._unlabeled_batches(unl_idx, [ch.numel() for ch in chunks])
-        # spread the network's steps over the epoch's share of the schedule
-        n_sched = max(1, math.ceil(idx.numel() / self.batch_size))
+        n_iter = max(1, math.ceil(idx.numel() / self.batch_size))
+        m = idx.numel()
+        sizes = [m // n_iter + (i < m % n_iter) for i in range(n_iter)]  # as the other learners' batches
+        chunks = self._cyclic_batches(torch.arange(lab_idx.numel(), device=idx.device), sizes)
+        unl_batches = self._cyclic_batches(unl_idx, sizes)
         for i, (ch, u_idx) in enumerate(zip(chunks, unl_batches)):
-            self._set_lr(opt, step0 + i * n_sched / n_iter, total)
+            assert ch is not None
+            self._set_lr(opt, step0 + i, total)
             with autocast(self.device, self.amp):
                 loss, logits = self._mixmatch_step(k, lab_idx[ch], lab_w[ch], u_idx, epoch + i / n_iter)
             take_step(loss, [opt], self.name, epoch)
@@ -385,7 +408,7 @@ class DivideMix(Learner):
         self, epoch: int, idx: torch.Tensor, optimizers: Optimizers, step0: int, total_steps: int,
         callbacks: Sequence[Callback],
     ) -> dict[str, Any]:
-        """A warm-up epoch, or co-divide followed by one MixMatch pass per network.
+        """A warm-up epoch, or co-divide followed by one MixMatch epoch per network.
 
         The log's ``train_acc_given`` is the first network's accuracy on the given labels
         of its labeled set (first view, training mode); ``labeled_fraction`` is the mean
