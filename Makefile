@@ -4,12 +4,13 @@
 # and one for a machine with a GPU, first thing there (README, "On a GPU"; no .venv: the
 # image's python3 with its CUDA torch):
 #   make gpu-check   every GPU check, one PASS/FAIL line each, summary in $(GPU_OUT)
+# (make gpu-prepare, before, where the data and the package registry are: what to carry there)
 PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: install demo test lint bench gpu-check
+.PHONY: install demo test lint bench gpu-prepare gpu-check
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -32,8 +33,19 @@ test: $(STAMP)
 bench: $(STAMP)
 	$(BIN)/python benchmarks/bench_select.py
 
-# data_local/ holds cifar10_small_webpq95.npz and cifar10n_labels.npz (git-ignored)
+# data_local/ holds cifar10_small_webpq95.npz and cifar10n_labels.npz, .gpu/site the pure-Python
+# packages the gpu-marked tests import beyond a stock CUDA image (both git-ignored): prepare them
+# where the data and the package registry are, then carry both folders to the GPU machine
 GPU_DATA ?= data_local
 GPU_OUT ?= runs/gpu_check
+SHARED_DATA ?= ../shared/data
+gpu-prepare:
+	mkdir -p $(GPU_DATA)
+	cp $(SHARED_DATA)/cifar10_small_webpq95.npz $(SHARED_DATA)/cifar10n_labels.npz $(GPU_DATA)/
+	# pure-Python wheels resolved for Python 3.10, so they import on any image from 3.10 on
+	$(PYTHON) -m pip install -q --no-compile --upgrade --target .gpu/site --only-binary=:all: \
+		--platform any --implementation py --python-version 3.10 pytest hypothesis \
+		exceptiongroup tomli  # what pytest needs below Python 3.11
+
 gpu-check:
 	PYTHONPATH=src $(PYTHON) benchmarks/gpu_check.py --data $(GPU_DATA) --out $(GPU_OUT)

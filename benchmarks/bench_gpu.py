@@ -26,7 +26,9 @@ Expected figures (sizing, H100 SXM; an H200 is ~1.2x faster on the products):
 
 * products: the upper triangle is 1.28M^2 / 2 = 8.2e11 pairs x 2 x 2048 = 3.4 PFLOP; large
   float16 GEMMs run at 600-750 TFLOP/s (989 peak; a bf16 8192^3 product reaches ~790 on an
-  H200): 4.5-5.5 s, in ~1,600 tiles of 16,384 x 65,536 (4.4 TFLOP, ~7 ms each).
+  H200): 4.5-5.7 s, in 820 tiles of up to 16,384 x 65,536 (79 row blocks, each against the
+  column blocks from its own row on; a full tile is 4.4 TFLOP, ~7 ms; the tiles on the
+  diagonal also compute their lower part, counted in the 3.4).
 * threshold: each tile's float16 products are written, compared (1-byte mask) and scanned
   by ``nonzero``: ~6 bytes an entry, 5 TB at 3.35 TB/s: ~1.5 s.
 * float64 decisions: ~4e7 candidate pairs (60 neighbours a row, half of them per pair), two
@@ -65,6 +67,7 @@ from typing import Any
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "src"))  # also without PYTHONPATH=src
 
 TAU = 0.75
 STAGES = ("start", "generate", "degree", "calibrate", "warm-up", "graph", "greedy 20%", "greedy 40%")

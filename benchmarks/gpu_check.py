@@ -16,17 +16,18 @@ limit (a hung case is killed and the next one runs):
 - ``dividemix_vs_sop``: DivideMix against SOP+ on a CIFAR-10N worst slice in ``grid.py``'s fast
   protocol (DivideMix must reach SOP+'s test accuracy minus 3 points).
 
-It prints one PASS / FAIL / SKIP line per case with its seconds, writes ``summary.json`` (after
-every case) and ``gpu_check.log`` (each case's output) into ``--out``, and exits non-zero when
-a case fails. Needs only numpy, scipy, scikit-learn, numba, click, pyyaml, tqdm, matplotlib,
-pillow and torch (a stock CUDA PyTorch image); pytest for the first case.
+It prints one PASS / FAIL / SKIP line per case with its seconds, writes ``summary.json``
+(before every case, naming it under ``running``, and after it) and ``gpu_check.log`` (each
+case's output) into ``--out``, and exits non-zero when a case fails; terminated, it kills the
+running case first. Needs only numpy, scipy, scikit-learn, numba, click, pyyaml, tqdm,
+matplotlib, pillow and torch (a stock CUDA PyTorch image); pytest and hypothesis for the first
+case, which ``make gpu-prepare`` installs into ``.gpu/site`` (with the data below) to carry.
 
 The CIFAR-10N cases read ``cifar10_small_webpq95.npz`` and ``cifar10n_labels.npz`` from
 ``--data`` (default ``data_local``, a git-ignored folder of the checkout)::
 
-    mkdir -p data_local && cp ../shared/data/cifar10_small_webpq95.npz \\
-        ../shared/data/cifar10n_labels.npz data_local/
-    make gpu-check                               # = PYTHONPATH=src python3 benchmarks/gpu_check.py
+    make gpu-prepare   # here: data_local/ and .gpu/site (pytest, hypothesis); carry both
+    make gpu-check     # there: PYTHONPATH=src python3 benchmarks/gpu_check.py --data data_local
     PYTHONPATH=src python3 benchmarks/gpu_check.py --device cpu --quick --data ../shared/data
 
 ``--device cpu --quick`` runs the same cases small on the CPU (a minute or two; the GPU-only
@@ -51,7 +52,7 @@ from typing import Any
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "src"))  # also without PYTHONPATH=src
 
 import torch
-from gpu_check_cases import CASES, REPO, Context, Outcome
+from gpu_check_cases import CASES, REPO, TEST_SITE, Context, Outcome
 
 DEFAULT_BUDGET_S = 290.0
 
@@ -70,6 +71,13 @@ def _write_json(path: Path, value: Any) -> None:
     tmp.replace(path)
 
 
+def case_pythonpath(repo: Path, test_site: Path, inherited: str) -> str:
+    """PYTHONPATH of a case process: the checkout's ``src``, the test packages of ``make
+    gpu-prepare`` when that folder exists, then whatever the caller had."""
+    parts = [str(repo / "src"), str(test_site) if test_site.is_dir() else "", inherited]
+    return os.pathsep.join(p for p in parts if p)
+
+
 def _run_case(name: str, args: argparse.Namespace, limit: float, log: Path) -> dict[str, Any]:
     """Run case ``name`` in a process of its own (its own session, killed with its children
     after ``limit`` seconds); returns its record."""
@@ -80,18 +88,20 @@ def _run_case(name: str, args: argparse.Namespace, limit: float, log: Path) -> d
                "--scratch", scratch, "--device", args.device, "--data", str(args.data)]
         cmd += ["--quick"] if args.quick else []
         env = {**os.environ, "PYTHONUNBUFFERED": "1",
-               "PYTHONPATH": os.pathsep.join(filter(None, [str(REPO / "src"), os.environ.get("PYTHONPATH")]))}
+               "PYTHONPATH": case_pythonpath(REPO, TEST_SITE, os.environ.get("PYTHONPATH", ""))}
         with log.open("a") as fh:
             fh.write(f"\n===== {name} (limit {limit:.0f} s) =====\n")
             fh.flush()
             proc = subprocess.Popen(cmd, stdout=fh, stderr=subprocess.STDOUT, env=env, cwd=REPO,
                                     start_new_session=True)
+            code: int | None = None
             try:
                 code = proc.wait(timeout=limit)
             except subprocess.TimeoutExpired:
-                os.killpg(proc.pid, signal.SIGKILL)
-                proc.wait()
-                code = None
+                pass
+            finally:  # also when this process is interrupted or terminated: no orphaned case
+                if proc.poll() is None:
+                    _kill_group(proc)
         seconds = time.perf_counter() - start
         if code is None:
             record = {"status": "FAIL", "detail": f"timed out after {limit:.0f} s (killed)", "metrics": {}}
@@ -101,6 +111,15 @@ def _run_case(name: str, args: argparse.Namespace, limit: float, log: Path) -> d
             record = {"status": "FAIL", "detail": f"the case process exited {code} without a result",
                       "metrics": {}}
     return {"case": name, **record, "seconds": round(seconds, 1)}
+
+
+def _kill_group(proc: subprocess.Popen[bytes]) -> None:
+    """Kill a case process and everything it started (its own session)."""
+    try:
+        os.killpg(proc.pid, signal.SIGKILL)
+    except ProcessLookupError:
+        pass
+    proc.wait()
 
 
 def _log_tail(log: Path, case: str, lines: int = 12) -> str:
@@ -129,9 +148,13 @@ def run_all(args: argparse.Namespace) -> int:
                                  "seconds": 0.0})
         _write_json(summary_path, summary)
         return 1
+    # SIGTERM (a scheduler, a time limit) unwinds like Ctrl-C, so the running case is killed too
+    signal.signal(signal.SIGTERM, lambda signum, frame: sys.exit(128 + signum))
     start = time.perf_counter()
     for name in names:
         case = CASES[name]
+        summary["running"] = name  # a run killed from outside still says where it stopped
+        _write_json(summary_path, summary)
         left = args.budget_s - (time.perf_counter() - start)
         if left < 10:
             record = {"case": name, "status": "FAIL", "seconds": 0.0, "metrics": {},
@@ -145,6 +168,8 @@ def run_all(args: argparse.Namespace) -> int:
         print(f"{record['status']:4s} {name:18s} {record['seconds']:6.1f} s  {record['detail']}", flush=True)
         if record["status"] == "FAIL":
             print(_log_tail(log, name), flush=True)
+    summary.pop("running", None)
+    _write_json(summary_path, summary)
     counts = {s: sum(r["status"] == s for r in summary["cases"]) for s in ("PASS", "FAIL", "SKIP")}
     print(f"{counts['PASS']} passed, {counts['FAIL']} failed, {counts['SKIP']} skipped in "
           f"{summary['seconds']:.0f} s; summary: {summary_path}", flush=True)

@@ -31,6 +31,10 @@ HERE = Path(__file__).resolve().parent
 REPO = HERE.parent
 LEARNER_NAMES = ("ce", "elr", "sop", "sop+", "dividemix")
 CIFAR_FILES = ("cifar10_small_webpq95.npz", "cifar10n_labels.npz")
+#: What the gpu-marked tests import beyond a stock CUDA PyTorch image (``make gpu-prepare``
+#: installs them, pure Python, into ``.gpu/site``, which the cases find on their path).
+TEST_PACKAGES = ("pytest", "hypothesis")
+TEST_SITE = REPO / ".gpu" / "site"
 
 
 @dataclass
@@ -101,8 +105,11 @@ def gpu_tests(ctx: Context) -> Outcome:
     """Every test marked ``gpu`` (pytest -m gpu on the files that hold them)."""
     if not ctx.cuda:
         return Outcome("SKIP", "the gpu-marked tests need CUDA (--device cpu)")
-    if importlib.util.find_spec("pytest") is None:
-        return Outcome("SKIP", "pytest is not installed here, so the gpu-marked tests did not run")
+    missing = [name for name in TEST_PACKAGES if importlib.util.find_spec(name) is None]
+    if missing:
+        return Outcome("SKIP", f"{' and '.join(missing)} not importable here, so the gpu-marked tests did "
+                               "not run: `make gpu-prepare` (on a machine with the package registry) puts "
+                               "them in .gpu/site; carry .gpu with data_local")
     files = sorted(str(p.relative_to(REPO)) for p in (REPO / "tests").glob("test_*.py")
                    if "pytest.mark.gpu" in p.read_text())
     done = _run([sys.executable, "-m", "pytest", "-q", "-m", "gpu", "-p", "no:cacheprovider", "-rs", *files])

@@ -7,6 +7,7 @@ import json
 import os
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -58,3 +59,77 @@ def test_unknown_cases_are_refused(tmp_path: Path) -> None:
     done = subprocess.run([sys.executable, str(SCRIPT), "--only", "nope", "--out", str(tmp_path)], cwd=REPO,
                           env={**os.environ, "PYTHONPATH": str(REPO / "src")}, capture_output=True, text=True)
     assert done.returncode == 2 and "unknown case" in done.stderr
+
+
+def _gpu_check_module():
+    sys.path.insert(0, str(SCRIPT.parent))
+    import gpu_check
+
+    return gpu_check
+
+
+def test_cases_find_the_prepared_test_packages_only_when_present(tmp_path: Path) -> None:
+    case_pythonpath = _gpu_check_module().case_pythonpath
+    site = tmp_path / ".gpu" / "site"
+    assert case_pythonpath(tmp_path, site, "") == str(tmp_path / "src")
+    assert case_pythonpath(tmp_path, site, "/x") == os.pathsep.join([str(tmp_path / "src"), "/x"])
+    site.mkdir(parents=True)
+    assert case_pythonpath(tmp_path, site, "/x").split(os.pathsep) == [str(tmp_path / "src"), str(site), "/x"]
+
+
+def test_the_gpu_tests_case_names_the_missing_package_and_the_fix(tmp_path, monkeypatch) -> None:
+    _gpu_check_module()
+    import importlib.util
+
+    import gpu_check_cases as cases
+
+    real = importlib.util.find_spec
+    monkeypatch.setattr(importlib.util, "find_spec",
+                        lambda name, *a: None if name == "hypothesis" else real(name, *a))
+    outcome = cases.gpu_tests(cases.Context("cuda", False, tmp_path, tmp_path))
+    assert outcome.status == "SKIP"
+    assert "hypothesis not importable" in outcome.detail and "pytest and" not in outcome.detail
+    assert "make gpu-prepare" in outcome.detail
+
+
+def _case_processes(marker: Path) -> list[int]:
+    """Processes of a gpu_check case (not the parent) whose command line holds ``--data marker``."""
+    found = []
+    for proc in Path("/proc").iterdir():
+        try:
+            words = (proc / "cmdline").read_bytes().decode(errors="replace").split("\0")
+            if proc.name.isdigit() and "--case" in words and str(marker) in words:
+                found.append(int(proc.name))
+        except OSError:  # gone meanwhile
+            pass
+    return found
+
+
+@pytest.mark.skipif(not Path("/proc").is_dir(), reason="reads /proc to find the case process")
+def test_the_summary_names_the_running_case_and_terminating_kills_it(tmp_path: Path) -> None:
+    marker = tmp_path / "data_marker"  # on the case's command line, to find it in /proc
+    out = tmp_path / "out"
+    env = {**os.environ, "PYTHONPATH": str(REPO / "src")}
+    cmd = [sys.executable, str(SCRIPT), "--device", "cpu", "--quick", "--only", "learner_ce",
+           "--data", str(marker), "--out", str(out)]
+    parent = subprocess.Popen(cmd, cwd=REPO, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        deadline = time.monotonic() + 60
+        while not _case_processes(marker) and time.monotonic() < deadline:
+            time.sleep(0.05)
+        summary = json.loads((out / "summary.json").read_text())
+        assert summary["running"] == "learner_ce" and summary["cases"] == []
+        parent.terminate()
+        assert parent.wait(timeout=30) == 128 + 15
+    finally:
+        parent.kill()
+    deadline = time.monotonic() + 10
+    while _case_processes(marker) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert _case_processes(marker) == []
+
+
+def test_a_finished_run_drops_the_running_mark(tmp_path: Path) -> None:
+    done, summary = _gpu_check("--device", "cpu", "--quick", "--only", "gpu_tests", "--out", str(tmp_path))
+    assert done.returncode == 0, done.stderr
+    assert "running" not in summary and [c["case"] for c in summary["cases"]] == ["gpu_tests"]
