@@ -32,10 +32,10 @@ def test_the_compiled_greedy_shows_its_picks(objective, capsys):
     sel = Prune4ReL(tau=0.9, objective=objective, engine="numba", progress=True).select(sig, 40)
     err = capsys.readouterr().err
     assert sel.extras["engine"] == "numba"
-    assert f"prune4rel ({objective})" in err and "40/40" in err
+    assert f"greedy ({objective} objective)" in err and "40/40" in err
     if objective == "full":  # the passes before and after the greedy
-        assert "prune4rel (full): initial gains" in err and "400/400" in err
-        assert "prune4rel (full): gains" in err
+        assert "greedy (full objective): initial gains" in err and "400/400" in err
+        assert "greedy (full objective): gains" in err
 
 
 def test_no_bar_without_progress(capsys):

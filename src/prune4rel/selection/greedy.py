@@ -215,7 +215,7 @@ def lazy_greedy(
 
     picks = np.empty(budget, dtype=np.int64)
     gains = np.empty(budget, dtype=np.float64)
-    bar = tqdm(total=budget, desc=f"prune4rel ({objective})", unit="pick", disable=not progress)
+    bar = tqdm(total=budget, desc=f"greedy ({objective} objective)", unit="pick", disable=not progress)
     for step in range(budget):
         target = schedule.target(step)
         if target is None and None not in heaps:

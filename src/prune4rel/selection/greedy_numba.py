@@ -71,7 +71,7 @@ def full_initial_gains(
     indptr = transposed.indptr
     gains = np.empty(n, dtype=np.float64)
     lo = 0
-    with tqdm(total=n, desc="prune4rel (full): initial gains", unit="row", disable=not progress) as bar:
+    with tqdm(total=n, desc="greedy (full objective): initial gains", unit="row", disable=not progress) as bar:
         while lo < n:
             hi = int(np.searchsorted(indptr, indptr[lo] + chunk_edges, side="right")) - 1
             hi = min(max(hi, lo + 1), n)
@@ -193,7 +193,7 @@ def compiled_lazy_greedy(
         objective == "full", bool(balance), control,
     )
     picks, gains, nbr = _run_with_progress(
-        lambda: greedy_kernel(*args), control, int(budget), f"prune4rel ({objective})", progress
+        lambda: greedy_kernel(*args), control, int(budget), f"greedy ({objective} objective)", progress
     )
     if objective == "full":
         gains = _numpy_full_gains(indptr, indices, sims, conf64, picks, eta, progress=progress)
@@ -228,7 +228,7 @@ def _numpy_full_gains(
     ends = np.cumsum(lengths)
     gains = np.empty(picks.shape[0], dtype=np.float64)
     lo = 0
-    bar = tqdm(total=picks.shape[0], desc="prune4rel (full): gains", unit="pick", disable=not progress)
+    bar = tqdm(total=picks.shape[0], desc="greedy (full objective): gains", unit="pick", disable=not progress)
     while lo < picks.shape[0]:
         done = ends[lo - 1] if lo else 0
         hi = int(np.searchsorted(ends, done + chunk_edges, side="right"))
