@@ -71,7 +71,8 @@ def full_initial_gains(
     indptr = transposed.indptr
     gains = np.empty(n, dtype=np.float64)
     lo = 0
-    with tqdm(total=n, desc="greedy (full objective): initial gains", unit="row", disable=not progress) as bar:
+    desc = "greedy (full objective): initial gains"
+    with tqdm(total=n, desc=desc, unit="row", disable=not progress) as bar:
         while lo < n:
             hi = int(np.searchsorted(indptr, indptr[lo] + chunk_edges, side="right")) - 1
             hi = min(max(hi, lo + 1), n)
