@@ -90,7 +90,8 @@ def pack_state(
         ``format``, ``version``, ``learner``; ``modules``: each network's ``state_dict()``;
         ``tensors``: the per-example state, dataset indexed; ``optimizers``: their
         ``state_dict()``; ``generator``, ``numpy_rngs``, ``torch_rng`` and ``cuda_rng``:
-        RNG states; ``epochs_done``, ``history`` and ``fit``.
+        RNG states (``cuda_rng``: of the training GPU, [] off CUDA); ``epochs_done``,
+        ``history`` and ``fit``.
     """
     return {
         "format": FORMAT,
@@ -182,9 +183,10 @@ def _restore(state: dict[str, Any], parts: StateParts, indices: np.ndarray, epoc
         raise ValueError("the learner state holds a different number of optimizers")
     for (opt, _), sd in zip(optimizers, state["optimizers"]):
         opt.load_state_dict(sd)
-    parts.generator.set_state(state["generator"])
+    # RNG states are host tensors (a torch.load with map_location="cuda" moves them to the GPU)
+    parts.generator.set_state(state["generator"].cpu())
     for name, rng_state in state["numpy_rngs"].items():
         parts.numpy_rngs[name].bit_generator.state = rng_state
-    torch.set_rng_state(state["torch_rng"])
+    torch.set_rng_state(state["torch_rng"].cpu())
     set_device_rng_state(parts.device, state["cuda_rng"])
     return Restored(int(fit["epoch"]), int(state["epochs_done"]), [dict(h) for h in state["history"]])

@@ -27,14 +27,28 @@ def autocast(device: torch.device, amp: bool) -> AbstractContextManager[Any]:
 
 
 def device_rng_state(device: torch.device) -> list[torch.Tensor]:
-    """The RNG states of the CUDA devices when ``device`` is one (for checkpoints); [] otherwise."""
-    return torch.cuda.get_rng_state_all() if device.type == "cuda" else []
+    """The RNG state of ``device`` when it is a CUDA device, as a list of one state (for
+    checkpoints); [] otherwise. Only the training device's: the other GPUs of the machine
+    are not the learner's, and a machine resuming the checkpoint may have fewer."""
+    return [torch.cuda.get_rng_state(device)] if device.type == "cuda" else []
 
 
 def set_device_rng_state(device: torch.device, states: list[torch.Tensor]) -> None:
-    """Restore :func:`device_rng_state`'s ``states`` when there are some and ``device`` is CUDA."""
-    if states and device.type == "cuda":
-        torch.cuda.set_rng_state_all(states)
+    """Restore :func:`device_rng_state`'s ``states`` on ``device`` when there are some and
+    ``device`` is CUDA (the state may come from another GPU index). A list of one state per
+    GPU (what earlier versions saved) gives the entry of ``device``'s index.
+
+    Raises
+    ------
+    ValueError
+        For such a list without an entry for ``device``.
+    """
+    if not states or device.type != "cuda":
+        return
+    index = 0 if len(states) == 1 else device.index
+    if index is None or index >= len(states):
+        raise ValueError(f"the state holds CUDA RNG states of {len(states)} GPUs, none for {device}")
+    torch.cuda.set_rng_state(states[index].cpu(), device)
 
 
 @contextmanager
