@@ -262,3 +262,27 @@ def test_torchrun_entry_point_writes_the_signals(ddp_run: Path, tmp_path: Path) 
     want = Signals.load(ddp_run / "signals.npz")
     np.testing.assert_allclose(got.probs, want.probs, rtol=1e-5, atol=1e-6)
     np.testing.assert_allclose(got.losses, want.losses, rtol=1e-5, atol=1e-6)
+
+
+@pytest.mark.parametrize("initialized", [False, True])
+def test_each_rank_makes_its_gpu_current_also_in_a_callers_group(monkeypatch, initialized: bool) -> None:
+    """Under nccl, collectives with objects run on the current GPU: rank 1 must make cuda:1
+    current whether this function creates the process group or the caller did."""
+    import prune4rel.distributed.ddp as ddp
+
+    made_current: list[torch.device] = []
+    monkeypatch.setattr(ddp, "_resolve_device", lambda device, local, world: torch.device("cuda", local))
+    monkeypatch.setattr(torch.cuda, "set_device", made_current.append)
+    monkeypatch.setattr(ddp.dist, "is_initialized", lambda: initialized)
+    monkeypatch.setattr(ddp.dist, "init_process_group", lambda **kwargs: None)
+    monkeypatch.setattr(ddp.dist, "get_rank", lambda: 1)
+    monkeypatch.setattr(ddp.dist, "get_world_size", lambda: 2)
+    monkeypatch.setattr(ddp.dist, "get_backend", lambda: "nccl")
+    monkeypatch.setattr(ddp.dist, "barrier", lambda: None)
+    monkeypatch.setattr(ddp.dist, "destroy_process_group", lambda: None)
+    monkeypatch.setenv("WORLD_SIZE", "2")
+    monkeypatch.setenv("RANK", "1")
+    monkeypatch.setenv("LOCAL_RANK", "1")
+    with distributed("cuda") as ctx:
+        assert ctx.device == torch.device("cuda", 1)
+    assert made_current == [torch.device("cuda", 1)]

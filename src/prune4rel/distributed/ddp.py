@@ -178,10 +178,10 @@ def distributed(device: str | torch.device = "auto", backend: str | None = None)
         except ValueError:
             raise ValueError("WORLD_SIZE, RANK and LOCAL_RANK must be integers (set by torchrun)") from None
     dev = _resolve_device(device, local, world)
+    if world > 1 and dev.type == "cuda":  # also for a caller's group: nccl uses the current GPU
+        torch.cuda.set_device(dev)
     if world > 1 and not dist.is_initialized():
         backend = backend or ("nccl" if dev.type == "cuda" else "gloo")
-        if dev.type == "cuda":
-            torch.cuda.set_device(dev)
         dist.init_process_group(backend=backend, rank=rank, world_size=world)
         created = True
     ctx = DistContext(rank, world, local, dev, dist.get_backend() if world > 1 else None)
