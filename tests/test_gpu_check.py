@@ -48,7 +48,7 @@ def test_quick_cpu_mode_runs_every_case(tmp_path: Path, shared_data: Path) -> No
 
 def test_a_case_over_its_limit_is_killed_and_fails_the_run(tmp_path: Path) -> None:
     done, summary = _gpu_check("--device", "cpu", "--quick", "--only", "selection,learner_ce",
-                               "--out", str(tmp_path), "--time-scale", "0.01")
+                               "--out", str(tmp_path), "--time-scale", "0.01", "--budget-s", "600")
     assert done.returncode == 1
     assert [c["status"] for c in summary["cases"]] == ["FAIL", "FAIL"]
     assert all("timed out" in c["detail"] for c in summary["cases"])
@@ -133,3 +133,19 @@ def test_a_finished_run_drops_the_running_mark(tmp_path: Path) -> None:
     done, summary = _gpu_check("--device", "cpu", "--quick", "--only", "gpu_tests", "--out", str(tmp_path))
     assert done.returncode == 0, done.stderr
     assert "running" not in summary and [c["case"] for c in summary["cases"]] == ["gpu_tests"]
+
+
+def test_cases_past_the_runs_budget_fail_without_starting(tmp_path: Path) -> None:
+    done, summary = _gpu_check("--device", "cpu", "--quick", "--only", "selection,learner_ce",
+                               "--out", str(tmp_path), "--budget-s", "5")
+    assert done.returncode == 1
+    assert [(c["case"], c["status"], c["seconds"]) for c in summary["cases"]] == [
+        ("selection", "FAIL", 0.0), ("learner_ce", "FAIL", 0.0)]
+    assert all("not started" in c["detail"] and "5 s" in c["detail"] for c in summary["cases"])
+
+
+def test_the_runs_budget_scales_with_the_time_scale_unless_given() -> None:
+    gpu_check = _gpu_check_module()
+    assert gpu_check.total_budget(None, 1.0) == gpu_check.DEFAULT_BUDGET_S
+    assert gpu_check.total_budget(None, 2.0) == 2 * gpu_check.DEFAULT_BUDGET_S
+    assert gpu_check.total_budget(100.0, 2.0) == 100.0
