@@ -3,7 +3,8 @@
 It checks that the GPU path works, case by case, each in its own process under its own time
 limit (a hung case is killed and the next one runs):
 
-- ``gpu_tests``: every test marked ``gpu`` (``pytest -m gpu``; a SKIP line if pytest is absent);
+- ``gpu_tests``: every test marked ``gpu`` (``pytest -m gpu``; a SKIP line if pytest or hypothesis is
+  absent);
 - ``learner_*``: CE, ELR, SOP, SOP+ and DivideMix fit, predict, re-label and resume from a
   checkpoint on CUDA, with the per-example state on the GPU and on the host, in float32 and
   float16, from RAM and from a memory-mapped file, amp on;

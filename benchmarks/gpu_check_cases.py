@@ -88,8 +88,8 @@ def _cifar_missing(ctx: Context) -> Outcome | None:
     missing = [f for f in CIFAR_FILES if not (ctx.data / f).is_file()]
     if not missing:
         return None
-    how = (f"copy {', '.join(CIFAR_FILES)} from ../shared/data into {ctx.data} (and carry that folder "
-           "to the GPU machine)")
+    how = (f"`make gpu-prepare` copies {', '.join(CIFAR_FILES)} from ../shared/data into data_local "
+           "(carry that folder to the GPU machine)")
     return Outcome("SKIP" if ctx.quick else "FAIL", f"{ctx.data} lacks {', '.join(missing)}: {how}")
 
 
