@@ -355,7 +355,8 @@ def dividemix_vs_sop(ctx: Context) -> Outcome:
     grid = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(grid)
     args = argparse.Namespace(
-        protocol="fast", device=ctx.device, threads=None if ctx.cuda else 1, widths=None, warmup_epochs=None,
+        # warm-up of one epoch: its signals go unused (uniform at fraction 1.0 keeps every example)
+        protocol="fast", device=ctx.device, threads=None if ctx.cuda else 1, widths=None, warmup_epochs=1,
         epochs=ctx.size(12, 2), methods=["uniform"], tau=None, target_degree=None, fractions=[1.0],
         data=str(ctx.data), test_set="exact1k", train_subset=ctx.size(10_000, 200), model=None,
         batch_size=None if ctx.cuda else 32, lr=None,
