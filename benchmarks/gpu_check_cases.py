@@ -12,11 +12,11 @@ import io
 import json
 import os
 import re
-import socket
 import subprocess
 import sys
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
@@ -247,12 +247,6 @@ def selection(ctx: Context) -> Outcome:
     return _verdict(not problems, detail, metrics)
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
 def ddp_torchrun(ctx: Context) -> Outcome:
     """The torchrun entry point (``-m prune4rel.pipeline.ddp_run``), one process, on digits."""
     from prune4rel.config import RunConfig
@@ -287,7 +281,11 @@ def ddp_one_process_group(ctx: Context) -> Outcome:
     device = resolve_device(ctx.device)
     if ctx.cuda:
         torch.cuda.set_device(device)
-    dist.init_process_group(backend, init_method=f"tcp://127.0.0.1:{_free_port()}", rank=0, world_size=1)
+    # a file store in the case's own folder: no port to race for with other jobs on the machine;
+    # the timeout turns a hung collective into an error instead of the case's time limit
+    store = dist.FileStore(str(ctx.scratch / "process_group_store"), 1)
+    dist.init_process_group(backend, store=store, rank=0, world_size=1, timeout=timedelta(seconds=60))
+    print(f"process group up: {backend}, 1 rank", flush=True)
     try:
         ds = load_digits_noisy(0.4)
         learner = get_learner("elr", model="mlp", batch_size=64, device=device, seed=0, state_device="cpu",
@@ -296,6 +294,7 @@ def ddp_one_process_group(ctx: Context) -> Outcome:
         learner.training_loop = loop
         recorder = EpochRecorder()
         learner.fit(ds, epochs=2, progress=False, callbacks=[recorder])
+        print("trained 2 epochs", flush=True)
         trained = bool(np.isfinite(recorder.losses).all()) and loop.local_count == ds.n
         targets = learner.per_example_tensors()["targets"]
         ok = trained and targets.device.type == "cpu" and bool(torch.isfinite(targets).all())
